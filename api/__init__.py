@@ -1,0 +1,1 @@
+"""The Flask API: validates client requests, stores them, enqueues what is due."""

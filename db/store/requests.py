@@ -1,0 +1,192 @@
+"""Accepting requests and reading them back."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+_ENSURE_CLIENT = text(
+    """
+    INSERT INTO clients (name) VALUES (:name)
+    ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name
+    RETURNING id
+    """
+)
+
+# One round trip: consult the cache and the process status, insert the task, its run and its
+# first event. A cache hit is recorded as a completed, cached task and gets no run at all.
+_CREATE = text(
+    """
+    WITH c AS (
+        SELECT result FROM cache WHERE task_type = :task_type AND params_key = :params_key
+    ),
+    p AS (SELECT status FROM processes WHERE task_type = :task_type),
+    t AS (
+        INSERT INTO tasks (id, client_id, task_type, params, params_key, status, cached, result,
+                           retry_policy, finished_at)
+        SELECT :task_id, :client_id, :task_type, CAST(:params AS jsonb), :params_key,
+               CASE WHEN EXISTS (SELECT 1 FROM c) THEN 'completed'
+                    WHEN (SELECT status FROM p) = 'suspended' THEN 'held'
+                    ELSE 'queued' END,
+               EXISTS (SELECT 1 FROM c),
+               (SELECT result FROM c),
+               CAST(:retry_policy AS jsonb),
+               CASE WHEN EXISTS (SELECT 1 FROM c) THEN now() END
+        RETURNING id, status, cached, result, created_at
+    ),
+    r AS (
+        INSERT INTO runs (id, task_id, task_type, status, due_at, scheduled_for)
+        SELECT :run_id, t.id, :task_type, 'pending', t.created_at, t.created_at
+        FROM t WHERE NOT t.cached
+        RETURNING id
+    ),
+    e AS (
+        INSERT INTO task_events (task_id, run_id, kind, message)
+        SELECT t.id,
+               CASE WHEN t.cached THEN NULL ELSE :run_id END,
+               t.status,
+               CASE t.status
+                    WHEN 'completed' THEN 'served from the cache; nothing was enqueued'
+                    WHEN 'held' THEN 'accepted and held: ' || :task_type || ' is suspended'
+                    ELSE 'accepted; queued for dispatch' END
+        FROM t
+    )
+    SELECT status, cached, result, created_at FROM t
+    """
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Accepted:
+    status: str
+    cached: bool
+    result: Any
+    created_at: dt.datetime
+
+
+@dataclasses.dataclass(frozen=True)
+class RequestRow:
+    rid: str
+    seq: int
+    task: str
+    params: Any
+    status: str
+    cached: bool
+    result: Any
+    error: str | None
+    attempts: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    finished_at: dt.datetime | None
+
+
+def ensure_client(conn: Connection, name: str) -> int:
+    return int(conn.execute(_ENSURE_CLIENT, {"name": name}).scalar_one())
+
+
+def client_id(conn: Connection, name: str) -> int | None:
+    value = conn.execute(text("SELECT id FROM clients WHERE name = :name"), {"name": name}).scalar()
+    return None if value is None else int(value)
+
+
+def create_request(
+    conn: Connection,
+    *,
+    task_id: str,
+    run_id: str,
+    client_id: int,
+    task_type: str,
+    params: Any,
+    params_key: str | None,
+    retry_policy: dict[str, Any] | None,
+) -> Accepted:
+    row = conn.execute(
+        _CREATE,
+        {
+            "task_id": task_id,
+            "run_id": run_id,
+            "client_id": client_id,
+            "task_type": task_type,
+            "params": json.dumps(params),
+            "params_key": params_key,
+            "retry_policy": None if retry_policy is None else json.dumps(retry_policy),
+        },
+    ).one()
+    return Accepted(status=row.status, cached=row.cached, result=row.result, created_at=row.created_at)
+
+
+_LIST = text(
+    """
+    SELECT t.id, t.seq, t.task_type, t.params, t.status, t.cached, t.result, t.error,
+           t.created_at, t.updated_at, t.finished_at,
+           COALESCE((SELECT max(r.attempt) FROM runs r WHERE r.task_id = t.id), 0) AS attempts
+    FROM tasks t
+    WHERE t.client_id = :client_id AND (CAST(:cursor AS bigint) IS NULL OR t.seq < :cursor)
+    ORDER BY t.seq DESC
+    LIMIT :limit
+    """
+)
+
+
+def list_requests(
+    conn: Connection, client_id: int, limit: int, cursor: int | None
+) -> tuple[list[RequestRow], int | None]:
+    """A client's requests, newest first; ``cursor`` is the ``seq`` to continue below."""
+    rows = conn.execute(_LIST, {"client_id": client_id, "cursor": cursor, "limit": limit + 1}).all()
+    items = [
+        RequestRow(
+            rid=r.id, seq=r.seq, task=r.task_type, params=r.params, status=r.status,
+            cached=r.cached, result=r.result, error=r.error, attempts=r.attempts,
+            created_at=r.created_at, updated_at=r.updated_at, finished_at=r.finished_at,
+        )
+        for r in rows[:limit]
+    ]
+    next_cursor = items[-1].seq if len(rows) > limit and items else None
+    return items, next_cursor
+
+
+def get_task(conn: Connection, task_id: str) -> RequestRow | None:
+    r = conn.execute(
+        text(
+            """
+            SELECT t.id, t.seq, t.task_type, t.params, t.status, t.cached, t.result, t.error,
+                   t.created_at, t.updated_at, t.finished_at,
+                   COALESCE((SELECT max(r.attempt) FROM runs r WHERE r.task_id = t.id), 0) AS attempts
+            FROM tasks t WHERE t.id = :id
+            """
+        ),
+        {"id": task_id},
+    ).one_or_none()
+    if r is None:
+        return None
+    return RequestRow(
+        rid=r.id, seq=r.seq, task=r.task_type, params=r.params, status=r.status, cached=r.cached,
+        result=r.result, error=r.error, attempts=r.attempts, created_at=r.created_at,
+        updated_at=r.updated_at, finished_at=r.finished_at,
+    )
+
+
+def events(conn: Connection, task_id: str) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        text("SELECT at, kind, message, run_id FROM task_events WHERE task_id = :id ORDER BY id"),
+        {"id": task_id},
+    ).all()
+    return [{"at": r.at, "kind": r.kind, "message": r.message, "run_id": r.run_id} for r in rows]
+
+
+def attempts(conn: Connection, task_id: str) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        text(
+            """
+            SELECT run_id, attempt, worker_id, outcome, started_at, finished_at, duration_ms, error
+            FROM attempts WHERE task_id = :id ORDER BY id
+            """
+        ),
+        {"id": task_id},
+    ).all()
+    return [dict(r._mapping) for r in rows]

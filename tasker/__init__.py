@@ -1,0 +1,1 @@
+"""The tasker: consumes SQS queues, claims runs under a lease, executes them, records them."""

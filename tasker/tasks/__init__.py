@@ -1,0 +1,1 @@
+"""The built-in task handlers, one module per task type. Each exposes ``run(params)``."""
