@@ -28,7 +28,9 @@ def create_app(
     settings = settings or Settings.from_env().with_runtime()
     catalogue.load_task_modules(settings.task_module_list)
     if engine is None:
-        engine = make_engine(settings.require_database(), pool_size=settings.api_threads + 2, max_overflow=4)
+        engine = make_engine(
+            settings.require_database(), pool_size=settings.api_threads + 2, max_overflow=4, pre_ping=False
+        )
     if transport is None:
         # short timeouts: the API never waits long for SQS
         transport = Transport(settings, make_client(settings, read_timeout=5))

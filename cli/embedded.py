@@ -182,8 +182,10 @@ class EmbeddedPostgres:
 
 
 # moto's server, without a log line per request (that costs CPU and says nothing useful)
+# and with HTTP/1.1 keep-alive instead of a new connection per call
 _MOTO_MAIN = (
     "import logging, sys; logging.getLogger('werkzeug').setLevel(logging.ERROR); "
+    "import werkzeug.serving; werkzeug.serving.WSGIRequestHandler.protocol_version = 'HTTP/1.1'; "
     "from moto.server import main; main(sys.argv[1:])"
 )
 

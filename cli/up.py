@@ -126,7 +126,7 @@ def up(settings: Settings) -> int:
         children = [Child("api", base + ["api"], logs / "api.log"),
                     Child("controller", base + ["controller"], logs / "controller.log")]
         children += [Child(f"tasker-{i + 1}", base + ["worker"], logs / f"tasker-{i + 1}.log")
-                     for i in range(settings.workers)]
+                     for i in range(settings.tasker_processes)]
         for child in children:
             child.start(env)
         api_url = f"http://{settings.api_host}:{settings.api_port}"
@@ -139,7 +139,7 @@ def up(settings: Settings) -> int:
                 return 0
             raise ConfigError(f"the API did not become ready; see {logs / 'api.log'}")
         say("")
-        say(f"Tasker is up: {api_url}  ({settings.workers} taskers, logs in {logs})")
+        say(f"Tasker is up: {api_url}  ({settings.tasker_processes} tasker(s), logs in {logs})")
         say("Try:")
         say(f"  curl -s -X POST {api_url}/process -d '{{\"task\": \"sum2\", \"client_name\": \"sh\", \"params\": {{\"first\": 1, \"second\": 2}}}}'")
         say(f"  curl -s -X GET {api_url}/get_requests_status -d '{{\"client_name\": \"sh\"}}'")

@@ -39,17 +39,17 @@ OPTIONS: dict[str, Option] = {
     "api_host": Option("TASKER_API_HOST", "127.0.0.1", str, "Address the API binds to."),
     "api_port": Option("TASKER_API_PORT", 5000, int, "Port of the API."),
     "api_workers": Option("TASKER_API_WORKERS", 2, int, "gunicorn worker processes of the API."),
-    "api_threads": Option("TASKER_API_THREADS", 8, int, "Threads per API worker process."),
+    "api_threads": Option("TASKER_API_THREADS", 4, int, "Threads per API worker process."),
     "max_body_bytes": Option("TASKER_MAX_BODY_BYTES", 262144, int, "Largest request body the API accepts (413 above)."),
-    "workers": Option("TASKER_WORKERS", 2, int, "Tasker processes started by `tasker up`."),
+    "workers": Option("TASKER_WORKERS", 0, int, "Tasker processes started by `tasker up` (0: one per two cores; one tasker runs hundreds of tasks a second)."),
     "worker_concurrency": Option("TASKER_WORKER_CONCURRENCY", 32, int, "Tasks one tasker process executes at once."),
     "queues": Option("TASKER_QUEUES", "", str, "Comma-separated task types a tasker consumes (empty: all)."),
     "queue_window": Option("TASKER_QUEUE_WINDOW", 2000, int, "Most runs of one type waiting on SQS at once; the rest of the backlog waits in PostgreSQL."),
     "runs_per_message": Option("TASKER_RUNS_PER_MESSAGE", 100, int, "Most runs named by one SQS message."),
     "lease_seconds": Option("TASKER_LEASE_SECONDS", 60, int, "Lease of a claimed run, and the queues' visibility timeout; extended while the run executes."),
     "poll_seconds": Option("TASKER_POLL_SECONDS", 10, int, "SQS long-poll wait of a tasker (1-20)."),
-    "dispatch_linger_ms": Option("TASKER_DISPATCH_LINGER_MS", 100, int, "Least time between two sends of one type by one dispatcher: under load, runs share messages."),
-    "receive_linger_ms": Option("TASKER_RECEIVE_LINGER_MS", 100, int, "Least time between two receives of one queue by a busy tasker: under load, messages are taken ten at a time."),
+    "dispatch_linger_ms": Option("TASKER_DISPATCH_LINGER_MS", 200, int, "Least time between two sends of one type by one dispatcher: under load, runs share messages."),
+    "receive_linger_ms": Option("TASKER_RECEIVE_LINGER_MS", 200, int, "Least time between two receives of one queue by a busy tasker: under load, messages are taken ten at a time."),
     "controller_interval": Option("TASKER_CONTROLLER_INTERVAL", 0.2, float, "Seconds between two passes of the controller's dispatch loop."),
     "redispatch_after": Option("TASKER_REDISPATCH_AFTER", 120, int, "Seconds after which a dispatched run whose queue is empty is sent again (its message was lost)."),
     "max_receives": Option("TASKER_MAX_RECEIVES", 5, int, "Receives of one message before SQS moves it to the dead-letter queue."),
@@ -73,17 +73,17 @@ class Settings:
     api_host: str = "127.0.0.1"
     api_port: int = 5000
     api_workers: int = 2
-    api_threads: int = 8
+    api_threads: int = 4
     max_body_bytes: int = 262144
-    workers: int = 2
+    workers: int = 0
     worker_concurrency: int = 32
     queues: str = ""
     queue_window: int = 2000
     runs_per_message: int = 100
     lease_seconds: int = 60
     poll_seconds: int = 10
-    dispatch_linger_ms: int = 100
-    receive_linger_ms: int = 100
+    dispatch_linger_ms: int = 200
+    receive_linger_ms: int = 200
     controller_interval: float = 0.2
     redispatch_after: int = 120
     max_receives: int = 5
@@ -140,6 +140,10 @@ class Settings:
                 "no database: set TASKER_DATABASE_URL, or start `tasker up` with the same TASKER_DATA_DIR"
             )
         return self.database_url
+
+    @property
+    def tasker_processes(self) -> int:
+        return self.workers if self.workers > 0 else max(1, (os.cpu_count() or 2) // 2)
 
     @property
     def queue_list(self) -> list[str]:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator
+from typing import Any
+
+import psycopg2
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -20,12 +24,15 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, pool_size: int = 5, max_overflow: int = 10) -> Engine:
+def make_engine(url: str, pool_size: int = 5, max_overflow: int = 10, pre_ping: bool = True) -> Engine:
+    """``pre_ping=False`` saves a round trip per transaction (the API's hot path); a connection
+    broken by a database restart then fails one transaction, which invalidates the pool, and
+    the next one reconnects."""
     return sa.create_engine(
         normalise_url(url),
         pool_size=pool_size,
         max_overflow=max_overflow,
-        pool_pre_ping=True,
+        pool_pre_ping=pre_ping,
         pool_recycle=1800,
         connect_args={"connect_timeout": 3, "application_name": "tasker"},
     )
@@ -42,6 +49,42 @@ def transaction(engine: Engine) -> Iterator[Connection]:
         raise StoreUnavailable(f"database unavailable: {_first_line(exc)}") from exc
     except sa.exc.InterfaceError as exc:
         raise StoreUnavailable(f"database connection lost: {_first_line(exc)}") from exc
+
+
+@dataclasses.dataclass(frozen=True)
+class RawTransaction:
+    cursor: Any
+    #: survives as long as the database connection (e.g. which statements are prepared on it)
+    info: dict[str, Any]
+
+
+@contextlib.contextmanager
+def raw_transaction(engine: Engine) -> Iterator[RawTransaction]:
+    """A psycopg2 cursor in autocommit mode on a pooled connection: every statement is its own
+    transaction, so one statement (a CTE doing several writes) costs one round trip.
+
+    For the API's hot path only: it skips SQLAlchemy's execution machinery and the separate
+    BEGIN and COMMIT round trips. A broken connection is invalidated, not returned to the pool.
+    """
+    try:
+        raw = engine.raw_connection()
+    except sa.exc.OperationalError as exc:
+        raise StoreUnavailable(f"database unavailable: {_first_line(exc)}") from exc
+    dbapi = raw.dbapi_connection
+    try:
+        dbapi.autocommit = True
+        cursor = raw.cursor()
+        try:
+            yield RawTransaction(cursor, raw.info)
+        finally:
+            cursor.close()
+            dbapi.autocommit = False
+    except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+        raw.invalidate()
+        raise StoreUnavailable(f"database unavailable: {_first_line(exc)}") from exc
+    finally:
+        if raw.dbapi_connection is not None:
+            raw.close()
 
 
 def _first_line(exc: BaseException) -> str:

@@ -63,7 +63,7 @@ class Task(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     #: arrival order; keyset pagination and release order of held work
-    seq: Mapped[int] = mapped_column(BigInteger, Identity(), unique=True)
+    seq: Mapped[int] = mapped_column(BigInteger, Identity())
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"))
     task_type: Mapped[str] = mapped_column(String(100))
     params: Mapped[Any] = mapped_column(JSONB)
@@ -88,7 +88,7 @@ class Run(Base):
     __tablename__ = "runs"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    seq: Mapped[int] = mapped_column(BigInteger, Identity(), unique=True)
+    seq: Mapped[int] = mapped_column(BigInteger, Identity())
     task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
     task_type: Mapped[str] = mapped_column(String(100))
     status: Mapped[str] = mapped_column(String(20))
@@ -125,7 +125,7 @@ class Attempt(Base):
     __tablename__ = "attempts"
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
     task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
     attempt: Mapped[int] = mapped_column(Integer)
     worker_id: Mapped[str | None] = mapped_column(String(200))

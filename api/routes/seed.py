@@ -14,7 +14,7 @@ from core.errors import QueueUnavailable, ValidationError
 from core.ids import new_id
 from core.retry import RetryPolicy
 from core.statuses import ProcessStatus, TaskStatus
-from db.engine import transaction
+from db.engine import raw_transaction, transaction
 from db.store import processes
 from db.store import requests as store
 
@@ -51,9 +51,9 @@ def process() -> Any:
     cid = svc.client_id(name)
     assert cid is not None
     task_id, run_id = new_id(), new_id()
-    with transaction(svc.engine) as conn:
+    with raw_transaction(svc.engine) as tx:
         accepted = store.create_request(
-            conn, task_id=task_id, run_id=run_id, client_id=cid, task_type=task,
+            tx, task_id=task_id, run_id=run_id, client_id=cid, task_type=task,
             params=params, params_key=catalogue.params_key(params) if spec.deterministic else None,
             retry_policy=retry_policy,
         )

@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from db.engine import RawTransaction
+
 _ENSURE_CLIENT = text(
     """
     INSERT INTO clients (name) VALUES (:name)
@@ -20,45 +22,47 @@ _ENSURE_CLIENT = text(
 
 # One round trip: consult the cache and the process status, insert the task, its run and its
 # first event. A cache hit is recorded as a completed, cached task and gets no run at all.
-_CREATE = text(
-    """
+_CREATE_SQL = """
     WITH c AS (
-        SELECT result FROM cache WHERE task_type = :task_type AND params_key = :params_key
+        SELECT result FROM cache WHERE task_type = $3 AND params_key = $6
     ),
-    p AS (SELECT status FROM processes WHERE task_type = :task_type),
+    p AS (SELECT status FROM processes WHERE task_type = $3),
     t AS (
         INSERT INTO tasks (id, client_id, task_type, params, params_key, status, cached, result,
                            retry_policy, finished_at)
-        SELECT :task_id, :client_id, :task_type, CAST(:params AS jsonb), :params_key,
+        SELECT $1, $4, $3, $5, $6,
                CASE WHEN EXISTS (SELECT 1 FROM c) THEN 'completed'
                     WHEN (SELECT status FROM p) = 'suspended' THEN 'held'
                     ELSE 'queued' END,
                EXISTS (SELECT 1 FROM c),
                (SELECT result FROM c),
-               CAST(:retry_policy AS jsonb),
+               $7,
                CASE WHEN EXISTS (SELECT 1 FROM c) THEN now() END
         RETURNING id, status, cached, result, created_at
     ),
     r AS (
         INSERT INTO runs (id, task_id, task_type, status, due_at, scheduled_for)
-        SELECT :run_id, t.id, :task_type, 'pending', t.created_at, t.created_at
+        SELECT $2, t.id, $3, 'pending', t.created_at, t.created_at
         FROM t WHERE NOT t.cached
         RETURNING id
     ),
     e AS (
         INSERT INTO task_events (task_id, run_id, kind, message)
         SELECT t.id,
-               CASE WHEN t.cached THEN NULL ELSE :run_id END,
+               CASE WHEN t.cached THEN NULL ELSE $2 END,
                t.status,
                CASE t.status
                     WHEN 'completed' THEN 'served from the cache; nothing was enqueued'
-                    WHEN 'held' THEN 'accepted and held: ' || :task_type || ' is suspended'
+                    WHEN 'held' THEN 'accepted and held: ' || $3 || ' is suspended'
                     ELSE 'accepted; queued for dispatch' END
         FROM t
     )
     SELECT status, cached, result, created_at FROM t
-    """
-)
+"""
+# The hot statement of the API: prepared once per connection, so PostgreSQL plans it once.
+_CREATE_NAME = "tasker_create_request"
+_CREATE_PREPARE = f"PREPARE {_CREATE_NAME} (text, text, text, int, jsonb, text, jsonb) AS {_CREATE_SQL}"
+_CREATE_EXECUTE = f"EXECUTE {_CREATE_NAME} (%s, %s, %s, %s, %s, %s, %s)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,7 +99,7 @@ def client_id(conn: Connection, name: str) -> int | None:
 
 
 def create_request(
-    conn: Connection,
+    tx: RawTransaction,
     *,
     task_id: str,
     run_id: str,
@@ -105,19 +109,25 @@ def create_request(
     params_key: str | None,
     retry_policy: dict[str, Any] | None,
 ) -> Accepted:
-    row = conn.execute(
-        _CREATE,
-        {
-            "task_id": task_id,
-            "run_id": run_id,
-            "client_id": client_id,
-            "task_type": task_type,
-            "params": json.dumps(params),
-            "params_key": params_key,
-            "retry_policy": None if retry_policy is None else json.dumps(retry_policy),
-        },
-    ).one()
-    return Accepted(status=row.status, cached=row.cached, result=row.result, created_at=row.created_at)
+    """Store a request, its run and its first event in one statement.
+
+    Takes a raw psycopg2 cursor (``db.engine.raw_transaction``): this is the hot path of the
+    API, and the statement is prepared once per connection.
+    """
+    cursor = tx.cursor
+    prepared = tx.info.setdefault("prepared", set())
+    if _CREATE_NAME not in prepared:
+        cursor.execute(_CREATE_PREPARE)
+        prepared.add(_CREATE_NAME)
+    cursor.execute(
+        _CREATE_EXECUTE,
+        (
+            task_id, run_id, task_type, client_id, json.dumps(params), params_key,
+            None if retry_policy is None else json.dumps(retry_policy),
+        ),
+    )
+    status, cached, result, created_at = cursor.fetchone()
+    return Accepted(status=status, cached=cached, result=result, created_at=created_at)
 
 
 _LIST = text(

@@ -42,12 +42,11 @@ _CLAIM = text(
         FROM u WHERE tasks.id = u.task_id AND tasks.status IN ('queued', 'held', 'scheduled')
     ),
     ev AS (
+        -- a first start is in the attempt record; the event log notes only take-overs
         INSERT INTO task_events (task_id, run_id, kind, message)
         SELECT task_id, id, 'running',
-               CASE WHEN prev_status = 'running'
-                    THEN format('attempt %s lost (its worker stopped); attempt %s started on %s', prev_attempt, attempt, :worker)
-                    ELSE format('attempt %s started on %s', attempt, :worker) END
-        FROM u
+               format('attempt %s lost (its worker stopped); attempt %s started on %s', prev_attempt, attempt, :worker)
+        FROM u WHERE prev_status = 'running'
     )
     SELECT u.id, u.task_id, u.task_type, u.attempt, u.scheduled_for, u.started_at,
            u.prev_status, t.params, t.retry_policy

@@ -1,0 +1,88 @@
+"""Helpers shared by the benchmark scripts: start `tasker up` in a scratch data directory,
+a keep-alive HTTP client, percentiles."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def median(values: list[float]) -> float:
+    return percentile(values, 50)
+
+
+@contextlib.contextmanager
+def tasker_up(extra_env: dict[str, str] | None = None, data_dir: str | None = None) -> Iterator[dict[str, Any]]:
+    """Run `tasker up` (embedded default unless the environment says otherwise) and yield its
+    runtime info: api_url, database_url, sqs_endpoint."""
+    tmp = tempfile.mkdtemp(prefix="tasker-bench-") if data_dir is None else data_dir
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TASKER_")}
+    env.update({"TASKER_DATA_DIR": tmp, "TASKER_API_PORT": str(port)})
+    env.update(extra_env or {})
+    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "up"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    lines = []
+    deadline = time.monotonic() + 120
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            sys.stderr.write("  [up] " + line)
+            if line.startswith("Tasker is up"):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("tasker up did not start:\n" + "".join(lines))
+        else:
+            raise RuntimeError("tasker up exited:\n" + "".join(lines))
+        runtime = json.loads((Path(tmp) / "runtime.json").read_text())
+        runtime["data_dir"] = tmp
+        yield runtime
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+class Client:
+    """One keep-alive HTTP connection."""
+
+    def __init__(self, base_url: str) -> None:
+        host_port = base_url.split("://", 1)[1]
+        host, port = host_port.split(":")
+        self.conn = http.client.HTTPConnection(host, int(port), timeout=30)
+
+    def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body)
+        headers = {"Content-Type": "application/json"} if data else {}
+        self.conn.request(method, path, body=data, headers=headers)
+        response = self.conn.getresponse()
+        raw = response.read()
+        return response.status, json.loads(raw) if raw else None
