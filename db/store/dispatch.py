@@ -113,18 +113,18 @@ def types_with_due_work(conn: Connection, task_types: list[str], lead_s: float =
     rows = conn.execute(
         text(
             """
-            SELECT t FROM unnest(CAST(:types AS text[])) AS t
+            SELECT tt AS task_type FROM unnest(CAST(:types AS text[])) AS tt
             WHERE EXISTS (
                 SELECT 1 FROM runs r
-                WHERE r.task_type = t AND r.status IN ('pending', 'retry_wait')
+                WHERE r.task_type = tt AND r.status IN ('pending', 'retry_wait')
                   AND r.due_at <= now() + :lead_s * interval '1 second'
             )
-            AND NOT EXISTS (SELECT 1 FROM processes p WHERE p.task_type = t AND p.status = 'suspended')
+            AND NOT EXISTS (SELECT 1 FROM processes p WHERE p.task_type = tt AND p.status = 'suspended')
             """
         ),
         {"types": task_types, "lead_s": lead_s},
     ).all()
-    return [r.t for r in rows]
+    return [r.task_type for r in rows]
 
 
 def stale_dispatched_count(conn: Connection, task_type: str, older_than_s: float) -> int:
