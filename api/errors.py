@@ -7,7 +7,9 @@ import logging
 import uuid
 from typing import Any
 
+import psycopg2
 from flask import Flask, jsonify, request
+from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
 from core.errors import TaskerError
@@ -26,6 +28,15 @@ def install(app: Flask) -> None:
         if status >= 500:
             log.warning("request failed: %s", exc, extra={"action": "error", "path": request.path})
         return jsonify(error_body(str(exc))), status
+
+    @app.errorhandler(sa_exc.OperationalError)
+    @app.errorhandler(sa_exc.InterfaceError)
+    @app.errorhandler(psycopg2.OperationalError)
+    def store_down(exc: Exception) -> Any:
+        # a safety net: the store wraps these as StoreUnavailable, but never answer 500 for them
+        log.warning("database unavailable: %s", exc, extra={"action": "error", "path": request.path})
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return jsonify(error_body(f"database unavailable: {first}")), 503
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:

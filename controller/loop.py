@@ -46,6 +46,9 @@ class Controller:
         self.types = catalogue.names()
         self._last_maintenance = 0.0
         self.maintenance_every = 2.0
+        #: task type -> monotonic time before which we do not try SQS again (it was down)
+        self._retry_at: dict[str, float] = {}
+        self._failures: dict[str, int] = {}
 
     def prepare(self) -> None:
         with transaction(self.engine) as conn:
@@ -86,15 +89,25 @@ class Controller:
         with transaction(self.engine) as conn:
             due = store.types_with_due_work(conn, self.types)
         sent = 0
+        now = time.monotonic()
         for task_type in due:
+            if self._retry_at.get(task_type, 0.0) > now:
+                continue
             try:
                 result = self.dispatcher.dispatch(task_type)
+                self._retry_at.pop(task_type, None)
+                self._failures.pop(task_type, None)
                 sent += result.sent
                 if result.sent:
                     log_event(log, logging.INFO, "dispatched", action="dispatch", task_type=task_type,
                               count=result.sent, worker=self.id)
             except QueueUnavailable as exc:
-                log_event(log, logging.WARNING, f"SQS unreachable; work waits in PostgreSQL: {exc}",
+                failures = self._failures.get(task_type, 0) + 1
+                self._failures[task_type] = failures
+                delay = min(10.0, 0.5 * 2 ** (failures - 1))
+                self._retry_at[task_type] = time.monotonic() + delay
+                log_event(log, logging.WARNING,
+                          f"SQS unreachable; work waits in PostgreSQL, next try in {delay:.1f}s: {exc}",
                           action="dispatch", task_type=task_type, worker=self.id)
         return sent
 

@@ -42,13 +42,28 @@ class BadMessage(ValueError):
 def decode(body: str) -> Message:
     try:
         data: Any = json.loads(body)
-        if data.get("v") != VERSION:
-            raise BadMessage(f"unsupported message version {data.get('v')!r}")
-        runs = tuple(RunRef(str(r[0]), int(r[1])) for r in data["runs"])
-        return Message(task_type=str(data["type"]), runs=runs)
-    except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+    except ValueError as exc:
         raise BadMessage(f"malformed message: {exc}") from exc
+    if not isinstance(data, dict):
+        raise BadMessage("malformed message: not a JSON object")
+    version = data.get("v")
+    if type(version) is not int or version != VERSION:
+        raise BadMessage(f"unsupported message version {version!r}")
+    task_type, runs = data.get("type"), data.get("runs")
+    if not isinstance(task_type, str) or not isinstance(runs, list):
+        raise BadMessage("malformed message: 'type' must be a string and 'runs' a list")
+    refs = []
+    for item in runs:
+        if (
+            not isinstance(item, list) or len(item) != 2
+            or not isinstance(item[0], str) or type(item[1]) is not int
+        ):
+            raise BadMessage(f"malformed message: bad run reference {item!r}")
+        refs.append(RunRef(item[0], item[1]))
+    return Message(task_type=task_type, runs=tuple(refs))
 
 
 def chunk(runs: list[RunRef], size: int) -> list[tuple[RunRef, ...]]:
+    if size < 1:
+        raise ValueError("chunk size must be at least 1")
     return [tuple(runs[i : i + size]) for i in range(0, len(runs), size)]

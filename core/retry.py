@@ -52,7 +52,7 @@ def compute_backoff(
 
     ``attempt`` is the number of the attempt that just failed (1 for the first).
     """
-    ceiling = min(cap_s, base_s * (2 ** max(attempt - 1, 0)))
+    ceiling = min(cap_s, base_s * (2 ** min(max(attempt - 1, 0), 64)))
     rng = jitter or random
     return rng.uniform(0, ceiling)
 

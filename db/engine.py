@@ -68,7 +68,7 @@ def raw_transaction(engine: Engine) -> Iterator[RawTransaction]:
     """
     try:
         raw = engine.raw_connection()
-    except sa.exc.OperationalError as exc:
+    except (sa.exc.OperationalError, sa.exc.InterfaceError, psycopg2.OperationalError) as exc:
         raise StoreUnavailable(f"database unavailable: {_first_line(exc)}") from exc
     dbapi = raw.dbapi_connection
     try:
