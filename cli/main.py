@@ -9,8 +9,8 @@ import argparse
 import logging
 import os
 import signal
-import tempfile
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from typing import Any
 

@@ -8,6 +8,7 @@ so ``tasker worker`` or ``tasker check`` talk to the same embedded service.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -196,16 +197,14 @@ def write_runtime(data_dir: str, data: dict[str, Any]) -> None:
 
 
 def remove_runtime(data_dir: str) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         runtime_path(data_dir).unlink()
-    except FileNotFoundError:
-        pass
 
 
 def settings_table() -> str:
     """The configuration table, in Markdown (used by the README and ``tasker config``)."""
     rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
     for opt in OPTIONS.values():
-        default = "(unset)" if opt.default is None else f"`{opt.default}`"
+        default = "(unset)" if opt.default is None else "(empty)" if opt.default == "" else f"`{opt.default}`"
         rows.append(f"| `{opt.env}` | {default} | {opt.help} |")
     return "\n".join(rows)

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import psycopg2
-
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
@@ -70,7 +69,7 @@ def raw_transaction(engine: Engine) -> Iterator[RawTransaction]:
         raw = engine.raw_connection()
     except (sa.exc.OperationalError, sa.exc.InterfaceError, psycopg2.OperationalError) as exc:
         raise StoreUnavailable(f"database unavailable: {_first_line(exc)}") from exc
-    dbapi = raw.dbapi_connection
+    dbapi: Any = raw.dbapi_connection
     try:
         dbapi.autocommit = True
         cursor = raw.cursor()

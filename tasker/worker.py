@@ -10,6 +10,7 @@ another tasker take the run over.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
@@ -31,9 +32,8 @@ from core.settings import Settings
 from core.sqs import Received, Transport
 from core.statuses import ProcessStatus
 from db.engine import transaction
-from db.store import processes
+from db.store import processes, workers
 from db.store import runs as store
-from db.store import workers
 from tasker.execute import Executed, Handlers, execute
 
 log = logging.getLogger("tasker.worker")
@@ -155,12 +155,12 @@ class Worker:
         run_ids: list[str] = []
         for item in received:
             try:
-                message = decode(item.body)
+                decoded = decode(item.body)
             except BadMessage as exc:
                 log_event(log, logging.ERROR, f"not a Tasker message, left for the dead-letter queue: {exc}",
                           action="bad_message", task_type=task_type, worker=self.id)
                 continue
-            ids = [r.run_id for r in message.runs]
+            ids = [r.run_id for r in decoded.runs]
             messages.append(_Message(task_type, item.receipt, set(ids), time.monotonic()))
             run_ids.extend(ids)
         if not messages:
@@ -297,10 +297,8 @@ class Worker:
                       task_type=task_type, count=len(receipts), worker=self.id)
 
     def _safe_extend(self, task_type: str, receipts: list[str], seconds: int) -> None:
-        try:
+        with contextlib.suppress(QueueUnavailable):
             self.transport.extend(task_type, receipts, seconds)
-        except QueueUnavailable:
-            pass
 
     # --- status and heartbeats ------------------------------------------------------------
 

@@ -20,14 +20,13 @@ for _name in [n for n in os.environ if n.startswith("TASKER_") and n != "TASKER_
     del os.environ[_name]
 os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
 
+import tests.support.plugin_tasks  # noqa: E402,F401  (registers 'sleep' and 'boom')
 from cli.embedded import EmbeddedPostgres, LocalSQS  # noqa: E402
 from core import catalogue  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from core.sqs import Transport  # noqa: E402
 from db.engine import make_engine  # noqa: E402
 from db.migrate import upgrade  # noqa: E402
-
-import tests.support.plugin_tasks  # noqa: E402,F401  (registers 'sleep' and 'boom')
 
 PLUGINS = "tests.support.plugin_tasks"
 
