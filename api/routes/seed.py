@@ -67,7 +67,7 @@ def process() -> Any:
         code = 202
     else:
         svc.dispatcher.submit(task, run_id)
-        if svc.dispatcher.queue_down(task):
+        if accepted.process_status == ProcessStatus.QUEUE or svc.dispatcher.queue_down(task):
             out["message"] = "the queue is unreachable; the request is stored and will be sent when it answers"
             code = 202
     return jsonify({"process": out}), code

@@ -57,7 +57,7 @@ _CREATE_SQL = """
                     ELSE 'accepted; queued for dispatch' END
         FROM t
     )
-    SELECT status, cached, result, created_at FROM t
+    SELECT status, cached, result, created_at, (SELECT status FROM p) AS process_status FROM t
 """
 # The hot statement of the API: prepared once per connection, so PostgreSQL plans it once.
 _CREATE_NAME = "tasker_create_request"
@@ -71,6 +71,8 @@ class Accepted:
     cached: bool
     result: Any
     created_at: dt.datetime
+    #: the status of the task type's process when the request was stored
+    process_status: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,8 +128,9 @@ def create_request(
             None if retry_policy is None else json.dumps(retry_policy),
         ),
     )
-    status, cached, result, created_at = cursor.fetchone()
-    return Accepted(status=status, cached=cached, result=result, created_at=created_at)
+    status, cached, result, created_at, process_status = cursor.fetchone()
+    return Accepted(status=status, cached=cached, result=result, created_at=created_at,
+                    process_status=process_status)
 
 
 _LIST = text(

@@ -334,5 +334,7 @@ def test_settings_table_lists_every_variable() -> None:
         assert line.endswith(f" | {option.help} |")
         if option.default is None:
             assert "| (unset) |" in line
+        elif option.default == "":
+            assert "| (empty) |" in line
         else:
             assert f"| `{option.default}` |" in line
