@@ -1,4 +1,11 @@
-"""``tasker api``: the Flask app under gunicorn (threaded workers, keep-alive)."""
+"""``tasker api``: the Flask app under an HTTP server.
+
+Two servers, chosen by ``TASKER_API_SERVER``: ``granian`` (the default: its HTTP layer is
+Rust; measured here it spends about 0.25 ms of CPU per request where gunicorn's threaded
+worker spends 0.8 ms, which on a 2-core machine is the difference between the API or the
+database being the bottleneck) and ``gunicorn`` (the classic choice; the compose file uses it).
+Both run ``TASKER_API_WORKERS`` processes with ``TASKER_API_THREADS`` threads each.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +33,36 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
 
 def serve(settings: Settings) -> None:
+    if settings.api_server == "granian":
+        serve_granian(settings)
+    else:
+        serve_gunicorn(settings)
+
+
+def serve_granian(settings: Settings) -> None:
+    import os
+
+    from granian import Granian
+    from granian.constants import Interfaces
+    from granian.log import LogLevels
+
+    os.environ.update(settings.env())  # the workers build their settings from the environment
+    Granian(
+        "api.wsgi:create",
+        factory=True,
+        address=settings.api_host,
+        port=settings.api_port,
+        interface=Interfaces.WSGI,
+        workers=settings.api_workers,
+        blocking_threads=settings.api_threads,
+        backlog=2048,
+        log_level=LogLevels.warning,
+        log_access=False,
+        respawn_failed_workers=True,
+    ).serve()
+
+
+def serve_gunicorn(settings: Settings) -> None:
     options = {
         "bind": f"{settings.api_host}:{settings.api_port}",
         "workers": settings.api_workers,

@@ -49,6 +49,8 @@ class Controller:
         #: task type -> monotonic time before which we do not try SQS again (it was down)
         self._retry_at: dict[str, float] = {}
         self._failures: dict[str, int] = {}
+        #: runs younger than this are the accepting API's to send (see claim_for_dispatch)
+        self.handoff_s = max(1.0, 5 * settings.dispatch_linger_ms / 1000)
 
     def prepare(self) -> None:
         with transaction(self.engine) as conn:
@@ -87,14 +89,14 @@ class Controller:
 
     def dispatch_due(self) -> int:
         with transaction(self.engine) as conn:
-            due = store.types_with_due_work(conn, self.types)
+            due = store.types_with_due_work(conn, self.types, handoff_s=self.handoff_s)
         sent = 0
         now = time.monotonic()
         for task_type in due:
             if self._retry_at.get(task_type, 0.0) > now:
                 continue
             try:
-                result = self.dispatcher.dispatch(task_type)
+                result = self.dispatcher.dispatch(task_type, handoff_s=self.handoff_s)
                 self._retry_at.pop(task_type, None)
                 self._failures.pop(task_type, None)
                 sent += result.sent

@@ -43,7 +43,9 @@ class Dispatcher:
         #: task types whose last send failed (so their process status is 'queue')
         self.queue_down: set[str] = set()
 
-    def dispatch(self, task_type: str, run_ids: list[str] | None = None, lead_s: float = 0.0) -> DispatchResult:
+    def dispatch(
+        self, task_type: str, run_ids: list[str] | None = None, lead_s: float = 0.0, handoff_s: float = 0.0
+    ) -> DispatchResult:
         """Send due runs of ``task_type`` (only ``run_ids`` if given) until none is left or the
         window is full. Raises QueueUnavailable after putting the unsent runs back."""
         result = DispatchResult()
@@ -52,7 +54,7 @@ class Dispatcher:
             with transaction(self.engine) as conn:
                 refs = store.claim_for_dispatch(
                     conn, task_type, window=self.settings.queue_window, limit=per_round,
-                    run_ids=run_ids, lead_s=lead_s,
+                    run_ids=run_ids, lead_s=lead_s, handoff_s=handoff_s,
                 )
             if not refs:
                 return result

@@ -39,7 +39,8 @@ OPTIONS: dict[str, Option] = {
     "secrets_dir": Option("TASKER_SECRETS_DIR", "secret", str, "Directory of credential files (aws_credentials in the AWS INI format)."),
     "api_host": Option("TASKER_API_HOST", "127.0.0.1", str, "Address the API binds to."),
     "api_port": Option("TASKER_API_PORT", 5000, int, "Port of the API."),
-    "api_workers": Option("TASKER_API_WORKERS", 2, int, "gunicorn worker processes of the API."),
+    "api_server": Option("TASKER_API_SERVER", "granian", str, "HTTP server of the API: granian (lean, the default) or gunicorn."),
+    "api_workers": Option("TASKER_API_WORKERS", 2, int, "Worker processes of the API server."),
     "api_threads": Option("TASKER_API_THREADS", 4, int, "Threads per API worker process."),
     "max_body_bytes": Option("TASKER_MAX_BODY_BYTES", 262144, int, "Largest request body the API accepts (413 above)."),
     "workers": Option("TASKER_WORKERS", 0, int, "Tasker processes started by `tasker up` (0: one per two cores; one tasker runs hundreds of tasks a second)."),
@@ -73,6 +74,7 @@ class Settings:
     secrets_dir: str = "secret"
     api_host: str = "127.0.0.1"
     api_port: int = 5000
+    api_server: str = "granian"
     api_workers: int = 2
     api_threads: int = 4
     max_body_bytes: int = 262144
@@ -119,6 +121,8 @@ class Settings:
             raise ConfigError("TASKER_RUNS_PER_MESSAGE and TASKER_QUEUE_WINDOW must be at least 1")
         if self.lease_seconds < 2:
             raise ConfigError("TASKER_LEASE_SECONDS must be at least 2")
+        if self.api_server not in ("granian", "gunicorn"):
+            raise ConfigError("TASKER_API_SERVER must be granian or gunicorn")
         if self.log_format not in ("json", "text"):
             raise ConfigError("TASKER_LOG_FORMAT must be json or text")
 

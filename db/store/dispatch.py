@@ -50,6 +50,7 @@ _CLAIM_DUE = text(
         SELECT id FROM runs
         WHERE task_type = :task_type AND status IN ('pending', 'retry_wait')
           AND due_at <= now() + :lead_s * interval '1 second'
+          AND (status = 'retry_wait' OR created_at < now() - :handoff_s * interval '1 second')
           AND NOT EXISTS (SELECT 1 FROM held)
         ORDER BY due_at, seq
         LIMIT LEAST((SELECT n FROM room), :limit)
@@ -83,15 +84,21 @@ def claim_for_dispatch(
     limit: int,
     run_ids: list[str] | None = None,
     lead_s: float = 0.0,
+    handoff_s: float = 0.0,
 ) -> list[RunRef]:
     """Mark due runs of ``task_type`` as dispatched (at most what fits in the window) and
-    return them with the attempt number their delivery will execute."""
+    return them with the attempt number their delivery will execute.
+
+    Without ``run_ids``, runs created less than ``handoff_s`` ago are left alone: the API
+    process that accepted them is about to send them itself (two senders would only mean
+    more, smaller messages).
+    """
     conn.execute(_LOCK, {"task_type": task_type})
     params = {"task_type": task_type, "window": window, "limit": limit}
     if run_ids is not None:
         rows = conn.execute(_CLAIM_IDS, {**params, "ids": run_ids}).all()
     else:
-        rows = conn.execute(_CLAIM_DUE, {**params, "lead_s": lead_s}).all()
+        rows = conn.execute(_CLAIM_DUE, {**params, "lead_s": lead_s, "handoff_s": handoff_s}).all()
     return [RunRef(r.id, r.attempt + 1) for r in rows]
 
 
@@ -109,7 +116,9 @@ def revert_dispatch(conn: Connection, run_ids: list[str]) -> int:
     return int(result.rowcount)
 
 
-def types_with_due_work(conn: Connection, task_types: list[str], lead_s: float = 0.0) -> list[str]:
+def types_with_due_work(
+    conn: Connection, task_types: list[str], lead_s: float = 0.0, handoff_s: float = 0.0
+) -> list[str]:
     rows = conn.execute(
         text(
             """
@@ -118,11 +127,12 @@ def types_with_due_work(conn: Connection, task_types: list[str], lead_s: float =
                 SELECT 1 FROM runs r
                 WHERE r.task_type = tt AND r.status IN ('pending', 'retry_wait')
                   AND r.due_at <= now() + :lead_s * interval '1 second'
+                  AND (r.status = 'retry_wait' OR r.created_at < now() - :handoff_s * interval '1 second')
             )
             AND NOT EXISTS (SELECT 1 FROM processes p WHERE p.task_type = tt AND p.status = 'suspended')
             """
         ),
-        {"types": task_types, "lead_s": lead_s},
+        {"types": task_types, "lead_s": lead_s, "handoff_s": handoff_s},
     ).all()
     return [r.task_type for r in rows]
 

@@ -106,7 +106,6 @@ def upgrade() -> None:
     sa.Column('at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('kind', sa.String(length=40), nullable=False),
     sa.Column('message', sa.Text(), nullable=False),
-    sa.ForeignKeyConstraint(['task_id'], ['tasks.id'], name=op.f('fk_task_events_task_id_tasks'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_task_events'))
     )
     op.create_index(op.f('ix_task_events_task_id'), 'task_events', ['task_id'], unique=False)
@@ -124,8 +123,6 @@ def upgrade() -> None:
     sa.Column('response_excerpt', sa.Text(), nullable=True),
     sa.Column('error', sa.Text(), nullable=True),
     sa.CheckConstraint("outcome IN ('succeeded', 'failed', 'lost')", name=op.f('ck_attempts_outcome')),
-    sa.ForeignKeyConstraint(['run_id'], ['runs.id'], name=op.f('fk_attempts_run_id_runs'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['task_id'], ['tasks.id'], name=op.f('fk_attempts_task_id_tasks'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_attempts'))
     )
     op.create_index(op.f('ix_attempts_task_id'), 'attempts', ['task_id'], unique=False)
