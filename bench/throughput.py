@@ -106,7 +106,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--concurrency", type=int, default=4,
+    parser.add_argument("--concurrency", type=int, default=6,
                         help="clients submitting at once, each on a keep-alive connection")
     parser.add_argument("--warmup", type=int, default=500)
     args = parser.parse_args()

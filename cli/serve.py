@@ -53,7 +53,7 @@ def serve_granian(settings: Settings) -> None:
         address=settings.api_host,
         port=settings.api_port,
         interface=Interfaces.WSGI,
-        workers=settings.api_workers,
+        workers=settings.api_processes,
         blocking_threads=settings.api_threads,
         backlog=2048,
         log_level=LogLevels.warning,
@@ -65,7 +65,7 @@ def serve_granian(settings: Settings) -> None:
 def serve_gunicorn(settings: Settings) -> None:
     options = {
         "bind": f"{settings.api_host}:{settings.api_port}",
-        "workers": settings.api_workers,
+        "workers": settings.api_processes,
         "worker_class": "gthread",
         "threads": settings.api_threads,
         "keepalive": 30,

@@ -40,8 +40,8 @@ OPTIONS: dict[str, Option] = {
     "api_host": Option("TASKER_API_HOST", "127.0.0.1", str, "Address the API binds to."),
     "api_port": Option("TASKER_API_PORT", 5000, int, "Port of the API."),
     "api_server": Option("TASKER_API_SERVER", "granian", str, "HTTP server of the API: granian (lean, the default) or gunicorn."),
-    "api_workers": Option("TASKER_API_WORKERS", 2, int, "Worker processes of the API server."),
-    "api_threads": Option("TASKER_API_THREADS", 4, int, "Threads per API worker process."),
+    "api_workers": Option("TASKER_API_WORKERS", 0, int, "Worker processes of the API server (0: one per two cores)."),
+    "api_threads": Option("TASKER_API_THREADS", 6, int, "Threads per API worker process."),
     "max_body_bytes": Option("TASKER_MAX_BODY_BYTES", 262144, int, "Largest request body the API accepts (413 above)."),
     "workers": Option("TASKER_WORKERS", 0, int, "Tasker processes started by `tasker up` (0: one per two cores; one tasker runs hundreds of tasks a second)."),
     "worker_concurrency": Option("TASKER_WORKER_CONCURRENCY", 32, int, "Tasks one tasker process executes at once."),
@@ -75,8 +75,8 @@ class Settings:
     api_host: str = "127.0.0.1"
     api_port: int = 5000
     api_server: str = "granian"
-    api_workers: int = 2
-    api_threads: int = 4
+    api_workers: int = 0
+    api_threads: int = 6
     max_body_bytes: int = 262144
     workers: int = 0
     worker_concurrency: int = 32
@@ -145,6 +145,10 @@ class Settings:
                 "no database: set TASKER_DATABASE_URL, or start `tasker up` with the same TASKER_DATA_DIR"
             )
         return self.database_url
+
+    @property
+    def api_processes(self) -> int:
+        return self.api_workers if self.api_workers > 0 else max(1, (os.cpu_count() or 2) // 2)
 
     @property
     def tasker_processes(self) -> int:

@@ -80,6 +80,8 @@ class Task(Base):
     __table_args__ = (
         CheckConstraint(_in("status", TaskStatus), name="status"),
         Index("ix_tasks_client_seq", "client_id", "seq"),
+        # room on each page so the status updates of a task are HOT (no new index entries)
+        {"postgresql_with": {"fillfactor": "70"}},
     )
 
 

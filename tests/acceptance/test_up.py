@@ -56,7 +56,8 @@ class Up:
                 return
             if time.monotonic() > deadline:
                 break
-        raise AssertionError("tasker up did not start:\n" + "".join(self.output))
+        code = self.stop()  # never leave a half-started service behind
+        raise AssertionError(f"tasker up did not start (exit {code}):\n" + "".join(self.output))
 
     def stop(self) -> int:
         self.proc.send_signal(signal.SIGTERM)

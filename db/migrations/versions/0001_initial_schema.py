@@ -72,6 +72,7 @@ def upgrade() -> None:
     sa.CheckConstraint("status IN ('scheduled', 'queued', 'held', 'running', 'paused', 'completed', 'failed', 'cancelled')", name=op.f('ck_tasks_status')),
     sa.ForeignKeyConstraint(['client_id'], ['clients.id'], name=op.f('fk_tasks_client_id_clients')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_tasks')),
+    postgresql_with={'fillfactor': '70'},
     )
     op.create_index('ix_tasks_client_seq', 'tasks', ['client_id', 'seq'], unique=False)
     op.create_table('runs',
