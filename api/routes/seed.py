@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -20,6 +21,7 @@ from db.store import processes
 from db.store import requests as store
 
 bp = Blueprint("seed", __name__)
+log = logging.getLogger("tasker.api")
 
 SETTABLE = (ProcessStatus.ACTIVE.value, ProcessStatus.SUSPENDED.value)
 
@@ -58,6 +60,11 @@ def process() -> Any:
             params=params, params_key=catalogue.params_key(params) if spec.deterministic else None,
             retry_policy=retry_policy,
         )
+    log.info(
+        "request accepted", extra={"action": "accepted", "task_type": task, "task_id": task_id,
+                                   "run_id": None if accepted.cached else run_id,
+                                   "client": name, "status": accepted.status},
+    )
     if accepted.cached:
         return jsonify({"process": {"rid": task_id, "cached": True, "success": True,
                                     "status": accepted.status, "result": accepted.result}}), 200
@@ -174,6 +181,7 @@ def set_processes_status() -> Any:
                 processes.suspend(conn, task_type, "suspended by an operator")
             else:
                 processes.resume(conn, task_type, "set active by an operator")
+            log.info(f"process {task_type} set to {status}", extra={"action": "set_process_status", "task_type": task_type})
     for task_type, status in body.items():
         if status == ProcessStatus.ACTIVE:
             svc.dispatcher.kick(task_type)

@@ -132,3 +132,41 @@ def test_commands_without_a_database_say_how_to_configure_one(tmp_path: Path) ->
     )
     assert result.returncode == 1
     assert "TASKER_DATABASE_URL" in result.stderr
+
+
+def test_tasker_up_uses_the_configured_database_and_sqs_instead_of_starting_its_own(
+    tmp_path: Path, database_url: str, sqs_server: Any
+) -> None:
+    data_dir = tmp_path / "data"
+    port = free_port()
+    env = clean_env(TASKER_DATA_DIR=str(data_dir), TASKER_API_PORT=str(port),
+                    TASKER_DATABASE_URL=database_url, TASKER_SQS_ENDPOINT=sqs_server.url,
+                    TASKER_QUEUE_PREFIX=f"up{port}-")
+    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "up"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    lines: list[str] = []
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("Press Ctrl-C") or len(lines) > 200:
+                break
+        out = "".join(lines)
+        assert "database: using TASKER_DATABASE_URL" in out
+        assert f"sqs: using {sqs_server.url}" in out
+        assert not (data_dir / "pgdata").exists()
+        status, answer = call("POST", f"http://127.0.0.1:{port}/process",
+                              {"task": "mult3", "client_name": "ext", "params": {"first": 2, "second": 3, "third": 7}})
+        assert status == 201
+
+        def done() -> Any:
+            _, body = call("GET", f"http://127.0.0.1:{port}/get_requests_status?client_name=ext")
+            items = body["get_requests_status"]["requests"]
+            return items and items[0]["status"] == "completed" and items[0]
+
+        assert wait_for(done, timeout=30, what="the request")["result"] == 42
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+        proc.stdout.close()
+    assert proc.returncode == 0
