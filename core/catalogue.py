@@ -133,3 +133,7 @@ register(TaskType("mult3", _numbers("mult3", ("first", "second", "third")), "tas
                   True, "first * second * third"))
 register(TaskType("surprise", _validate_surprise, "tasker.tasks.surprise:run", True,
                   "line number `first` of a public-domain song; guess which"))
+
+
+# The HTTP task type lives in its own module (it is the biggest spec); importing it registers it.
+from core import httpspec as _httpspec  # noqa: E402,F401

@@ -40,6 +40,10 @@ class Outcome:
     retry_after_s: float | None = None
 
 
+#: the longest ``Retry-After`` a target can impose (beyond it the policy's own backoff rules)
+RETRY_AFTER_CAP_S = 3600.0
+
+
 @dataclasses.dataclass(frozen=True)
 class RetryDecision:
     delay_s: float
@@ -65,5 +69,6 @@ def decide_retry(
         return None
     delay = compute_backoff(attempt, policy.base_s, policy.max_s, jitter)
     if outcome.retry_after_s is not None:
-        delay = max(delay, min(outcome.retry_after_s, policy.max_s))
+        # the target said when it can take the call again: never earlier than that
+        delay = max(delay, min(outcome.retry_after_s, max(policy.max_s, RETRY_AFTER_CAP_S)))
     return RetryDecision(delay_s=delay)

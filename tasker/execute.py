@@ -1,9 +1,16 @@
-"""Running one claimed run: call its handler, turn what happened into an outcome."""
+"""Running one claimed run: call its handler, turn what happened into an outcome.
+
+A handler is ``run(params)`` or ``run(params, ctx)``, plain or ``async``. It returns a JSON
+result, or a :class:`Report` when it knows more about the attempt (an HTTP status, a response
+excerpt, whether a failure is worth retrying and when). Async handlers run on the tasker's
+event loop, so one process keeps hundreds of them in flight.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import inspect
 import json
 import logging
 import threading
@@ -19,6 +26,26 @@ log = logging.getLogger("tasker.execute")
 
 
 @dataclasses.dataclass(frozen=True)
+class RunContext:
+    task_id: str
+    run_id: str
+    attempt: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    """What a handler says about its attempt, beyond a plain result."""
+
+    succeeded: bool
+    result: Any = None
+    error: str | None = None
+    retryable: bool = True
+    retry_after_s: float | None = None
+    http_status: int | None = None
+    response_excerpt: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class Executed:
     run: ClaimedRun
     succeeded: bool
@@ -29,40 +56,80 @@ class Executed:
     retryable: bool
     started_at: dt.datetime
     finished_at: dt.datetime
+    retry_after_s: float | None = None
+    http_status: int | None = None
+    response_excerpt: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Handler:
+    func: Callable[..., Any]
+    is_async: bool
+    wants_context: bool
 
 
 class Handlers:
-    """Task type -> handler function, resolved once per process."""
+    """Task type -> handler, resolved once per process."""
 
     def __init__(self) -> None:
-        self._cache: dict[str, Callable[[dict[str, Any]], Any]] = {}
+        self._cache: dict[str, Handler] = {}
         self._lock = threading.Lock()
 
-    def get(self, task_type: str) -> Callable[[dict[str, Any]], Any]:
+    def get(self, task_type: str) -> Handler:
         handler = self._cache.get(task_type)
         if handler is None:
             with self._lock:
-                handler = catalogue.resolve_handler(catalogue.get(task_type).handler)
+                func = catalogue.resolve_handler(catalogue.get(task_type).handler)
+                wants = len(inspect.signature(func).parameters) >= 2
+                handler = Handler(func, inspect.iscoroutinefunction(func), wants)
                 self._cache[task_type] = handler
         return handler
+
+
+def _args(handler: Handler, run: ClaimedRun) -> tuple[Any, ...]:
+    if handler.wants_context:
+        return (run.params, RunContext(run.task_id, run.run_id, run.attempt))
+    return (run.params,)
+
+
+def _finish(run: ClaimedRun, value: Any, started: dt.datetime) -> Executed:
+    finished = utcnow()
+    if isinstance(value, Report):
+        return Executed(
+            run, value.succeeded, value.result, value.error, False, value.retryable, started, finished,
+            value.retry_after_s, value.http_status, value.response_excerpt,
+        )
+    json.dumps(value)  # a result must be storable
+    return Executed(run, True, value, None, False, False, started, finished)
+
+
+def _failed(run: ClaimedRun, exc: Exception, started: dt.datetime) -> Executed:
+    if isinstance(exc, ValidationError):
+        # bad input that got past the API (e.g. a task type whose rules changed): final
+        return Executed(run, False, None, f"invalid params: {exc}", False, False, started, utcnow())
+    log.warning(
+        "handler raised %s: %s", type(exc).__name__, exc,
+        extra={"action": "handler_error", "task_type": run.task_type, "task_id": run.task_id,
+               "run_id": run.run_id, "attempt": run.attempt},
+        exc_info=True,
+    )
+    error = f"internal error: {type(exc).__name__}: {exc}"
+    return Executed(run, False, None, error, True, True, started, utcnow())
 
 
 def execute(handlers: Handlers, run: ClaimedRun) -> Executed:
     started = utcnow()
     try:
         handler = handlers.get(run.task_type)
-        result = handler(run.params)
-        json.dumps(result)  # a result must be storable
-        return Executed(run, True, result, None, False, False, started, utcnow())
-    except ValidationError as exc:
-        # bad input that got past the API (e.g. a task type whose rules changed): final
-        return Executed(run, False, None, f"invalid params: {exc}", False, False, started, utcnow())
+        return _finish(run, handler.func(*_args(handler, run)), started)
     except Exception as exc:  # a handler bug or a broken dependency: retry, flag the type
-        log.warning(
-            "handler raised %s: %s", type(exc).__name__, exc,
-            extra={"action": "handler_error", "task_type": run.task_type, "task_id": run.task_id,
-                   "run_id": run.run_id, "attempt": run.attempt},
-            exc_info=True,
-        )
-        error = f"internal error: {type(exc).__name__}: {exc}"
-        return Executed(run, False, None, error, True, True, started, utcnow())
+        return _failed(run, exc, started)
+
+
+async def execute_async(handlers: Handlers, run: ClaimedRun) -> Executed:
+    started = utcnow()
+    try:
+        handler = handlers.get(run.task_type)
+        return _finish(run, await handler.func(*_args(handler, run)), started)
+    except Exception as exc:
+        return _failed(run, exc, started)

@@ -34,7 +34,9 @@ from core.statuses import ProcessStatus
 from db.engine import transaction
 from db.store import processes, workers
 from db.store import runs as store
-from tasker.execute import Executed, Handlers, execute
+from tasker.aio import AsyncRunner
+from tasker.execute import Executed, Handlers, execute, execute_async
+from tasker.tasks import http as http_task
 
 log = logging.getLogger("tasker.worker")
 
@@ -64,6 +66,8 @@ class Worker:
         self.handlers = Handlers()
         self.default_policy = RetryPolicy(settings.retries, settings.retry_base_s, settings.retry_max_s)
         self.pool = ThreadPoolExecutor(settings.worker_concurrency, thread_name_prefix="exec")
+        self.aio = AsyncRunner(settings.http_concurrency)
+        http_task.configure(settings.http_excerpt_bytes)
         self.results: queue.Queue[Executed] = queue.Queue()
         self.stopping = threading.Event()
         self._lock = threading.Lock()
@@ -101,6 +105,7 @@ class Worker:
                     break
             time.sleep(0.05)
         self.pool.shutdown(wait=False, cancel_futures=True)
+        self.aio.close()
         for thread in self._threads:
             if thread.name == "recorder":
                 thread.join(timeout=5)
@@ -189,9 +194,20 @@ class Worker:
             if run.reclaimed:
                 log_event(log, logging.WARNING, "took over a run whose worker stopped", action="reclaim",
                           task_id=run.task_id, run_id=run.run_id, attempt=run.attempt, worker=self.id)
-            self.pool.submit(self._execute, run)
+            self._start(run)
         if done_receipts:
             self._ack(task_type, done_receipts)
+
+    def _start(self, run: store.ClaimedRun) -> None:
+        """Async handlers (HTTP) go to the event loop, hundreds at once; others to the pool."""
+        try:
+            is_async = self.handlers.get(run.task_type).is_async
+        except Exception:  # unknown or broken handler: execute() records why
+            is_async = False
+        if is_async:
+            self.aio.submit(lambda: execute_async(self.handlers, run), self.results.put)
+        else:
+            self.pool.submit(self._execute, run)
 
     def _execute(self, run: store.ClaimedRun) -> None:
         self.results.put(execute(self.handlers, run))
@@ -220,15 +236,18 @@ class Worker:
         run = item.run
         if item.succeeded:
             return store.RunOutcome(run.run_id, run.attempt, "succeeded", item.result, None,
-                                    item.started_at, item.finished_at)
+                                    item.started_at, item.finished_at,
+                                    http_status=item.http_status, response_excerpt=item.response_excerpt)
         policy = RetryPolicy.from_json(run.retry_policy, self.default_policy)
-        decision = decide_retry(Outcome(False, item.retryable), policy, run.attempt)
+        decision = decide_retry(Outcome(False, item.retryable, item.retry_after_s), policy, run.attempt)
         if decision is None:
-            return store.RunOutcome(run.run_id, run.attempt, "failed", None, item.error,
-                                    item.started_at, item.finished_at)
+            return store.RunOutcome(run.run_id, run.attempt, "failed", item.result, item.error,
+                                    item.started_at, item.finished_at,
+                                    http_status=item.http_status, response_excerpt=item.response_excerpt)
         retry_at = item.finished_at + dt.timedelta(seconds=decision.delay_s)
-        return store.RunOutcome(run.run_id, run.attempt, "retry", None, item.error,
-                                item.started_at, item.finished_at, retry_at)
+        return store.RunOutcome(run.run_id, run.attempt, "retry", item.result, item.error,
+                                item.started_at, item.finished_at, retry_at,
+                                http_status=item.http_status, response_excerpt=item.response_excerpt)
 
     def _record(self, batch: list[Executed]) -> None:
         outcomes = [self._decide(item) for item in batch]

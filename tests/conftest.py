@@ -203,3 +203,14 @@ def threads(settings: Settings, engine: Any) -> Iterator[Threads]:
         yield t
     finally:
         t.stop_all()
+
+
+@pytest.fixture
+def target() -> Iterator[Any]:
+    from tests.support.target import Target
+
+    t = Target()
+    try:
+        yield t
+    finally:
+        t.close()

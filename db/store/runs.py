@@ -92,6 +92,8 @@ class RunOutcome:
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
     retry_at: dt.datetime | None = None
+    http_status: int | None = None
+    response_excerpt: str | None = None
 
 
 _RECORD = text(
@@ -100,8 +102,10 @@ _RECORD = text(
         SELECT * FROM unnest(
             CAST(:run_ids AS text[]), CAST(:attempts AS int[]), CAST(:decisions AS text[]),
             CAST(:results AS text[]), CAST(:errors AS text[]), CAST(:started AS timestamptz[]),
-            CAST(:finished AS timestamptz[]), CAST(:retry_at AS timestamptz[])
-        ) AS o(run_id, attempt, decision, result, error, started_at, finished_at, retry_at)
+            CAST(:finished AS timestamptz[]), CAST(:retry_at AS timestamptz[]),
+            CAST(:http_status AS int[]), CAST(:excerpts AS text[])
+        ) AS o(run_id, attempt, decision, result, error, started_at, finished_at, retry_at,
+               http_status, excerpt)
     ),
     ru AS (
         UPDATE runs SET
@@ -117,15 +121,15 @@ _RECORD = text(
         WHERE runs.id = o.run_id AND runs.status = 'running' AND runs.attempt = o.attempt
           AND runs.worker_id = :worker
         RETURNING runs.id, runs.task_id, runs.task_type, o.attempt, o.decision, o.result, o.error,
-                  o.started_at, o.finished_at, o.retry_at
+                  o.started_at, o.finished_at, o.retry_at, o.http_status, o.excerpt
     ),
     at AS (
         INSERT INTO attempts (run_id, task_id, attempt, worker_id, outcome, started_at,
-                              finished_at, duration_ms, error)
+                              finished_at, duration_ms, error, http_status, response_excerpt)
         SELECT id, task_id, attempt, :worker,
                CASE decision WHEN 'succeeded' THEN 'succeeded' ELSE 'failed' END,
                started_at, finished_at,
-               EXTRACT(EPOCH FROM (finished_at - started_at)) * 1000, error
+               EXTRACT(EPOCH FROM (finished_at - started_at)) * 1000, error, http_status, excerpt
         FROM ru
     ),
     tu AS (
@@ -178,6 +182,8 @@ def record_outcomes(conn: Connection, worker: str, outcomes: list[RunOutcome]) -
             "started": [o.started_at for o in outcomes],
             "finished": [o.finished_at for o in outcomes],
             "retry_at": [o.retry_at for o in outcomes],
+            "http_status": [o.http_status for o in outcomes],
+            "excerpts": [o.response_excerpt for o in outcomes],
         },
     ).all()
     return {r.id for r in rows}

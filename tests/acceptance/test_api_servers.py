@@ -45,5 +45,10 @@ def test_tasker_api_serves_json_under_each_server(settings: Settings, server: st
         assert status == 404 and "error" in body
     finally:
         proc.terminate()
-        proc.wait(30)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise AssertionError("tasker api did not stop on SIGTERM:\n" + (tmp_path / "api.log").read_text()) from None
     assert proc.returncode == 0, (tmp_path / "api.log").read_text()

@@ -141,9 +141,9 @@ def test_decide_retry_retries_a_retryable_failure_before_the_last_attempt(
         (LowerBound(), 1, 0.0, 300.0, 0.0),
         (UpperBound(), 3, 1.0, 300.0, 4.0),
         (UpperBound(), 3, 10.0, 300.0, 10.0),
-        (LowerBound(), 1, 500.0, 300.0, 300.0),
-        (UpperBound(), 3, 500.0, 300.0, 300.0),
-        (UpperBound(), 3, 500.0, 3.0, 3.0),
+        (LowerBound(), 1, 500.0, 300.0, 500.0),
+        (UpperBound(), 3, 5000.0, 300.0, 3600.0),
+        (UpperBound(), 3, 500.0, 3.0, 500.0),
         (UpperBound(), 2, 2.0, 300.0, 2.0),
     ],
     ids=[
@@ -153,13 +153,13 @@ def test_decide_retry_retries_a_retryable_failure_before_the_last_attempt(
         "zero-retry-after",
         "backoff-above-retry-after-wins",
         "retry-after-above-backoff-wins",
-        "retry-after-capped-by-max",
-        "retry-after-capped-by-max-high-jitter",
-        "retry-after-capped-by-small-max",
+        "retry-after-beyond-max-is-still-honoured",
+        "retry-after-capped-at-an-hour",
+        "retry-after-wins-over-a-small-max",
         "retry-after-equal-to-backoff",
     ],
 )
-def test_decide_retry_honours_retry_after_as_a_lower_bound_capped_by_max(
+def test_decide_retry_honours_retry_after_as_a_lower_bound_up_to_an_hour(
     jitter: random.Random, attempt: int, retry_after_s: float | None, max_s: float, delay_s: float
 ) -> None:
     policy = RetryPolicy(retries=10, base_s=1.0, max_s=max_s)

@@ -1,0 +1,90 @@
+"""The HTTP task: what a client may ask Tasker to call, validated the same way by the API and
+trusted by the tasker."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+from core import catalogue
+from core.errors import ValidationError
+
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
+FIELDS = ("url", "method", "headers", "body", "post_data", "timeout_s", "success_codes")
+MAX_URL = 2048
+MAX_HEADERS = 50
+MAX_HEADER_BYTES = 8192
+#: headers Tasker sets itself on every call; a task may not override them
+RESERVED = ("tasker-task-id", "tasker-run-id", "tasker-attempt", "idempotency-key", "content-length", "host")
+DEFAULT_TIMEOUT_S = 30.0
+MAX_TIMEOUT_S = 300.0
+
+
+def validate(params: Any) -> dict[str, Any]:
+    """Normalise an HTTP spec; raise ValidationError naming the field to fix."""
+    if not isinstance(params, dict):
+        raise ValidationError("params of http must be a JSON object with at least 'url'")
+    unknown = sorted(set(params) - set(FIELDS))
+    if unknown:
+        raise ValidationError(f"unknown param {unknown[0]!r} for http; expected {', '.join(FIELDS)}")
+    url = params.get("url")
+    if not isinstance(url, str) or not url:
+        raise ValidationError("param 'url' of http must be a non-empty string")
+    if len(url) > MAX_URL:
+        raise ValidationError(f"param 'url' of http is longer than {MAX_URL} characters")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationError("param 'url' of http must be an absolute http:// or https:// URL")
+    if "body" in params and "post_data" in params:
+        raise ValidationError("give either 'body' or 'post_data' (a JSON POST), not both")
+    method = params.get("method")
+    body = params.get("body")
+    if "post_data" in params:
+        body = params["post_data"]
+        method = method or "POST"
+    method = (method or "GET")
+    if not isinstance(method, str) or method.upper() not in METHODS:
+        raise ValidationError(f"param 'method' of http must be one of {', '.join(METHODS)}")
+    method = method.upper()
+    if body is not None and method in ("GET", "HEAD"):
+        raise ValidationError(f"a {method} call cannot carry a body; use POST, PUT, PATCH or DELETE")
+    headers = params.get("headers") or {}
+    if not isinstance(headers, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+    ):
+        raise ValidationError("param 'headers' of http must be an object of string values")
+    if len(headers) > MAX_HEADERS:
+        raise ValidationError(f"param 'headers' of http has more than {MAX_HEADERS} headers")
+    if sum(len(k) + len(v) for k, v in headers.items()) > MAX_HEADER_BYTES:
+        raise ValidationError(f"param 'headers' of http is larger than {MAX_HEADER_BYTES} bytes")
+    for name in headers:
+        if name.lower() in RESERVED:
+            raise ValidationError(f"header {name!r} is set by Tasker and cannot be given")
+        if any(c in name + headers[name] for c in "\r\n"):
+            raise ValidationError(f"header {name!r} contains a line break")
+    timeout = params.get("timeout_s", DEFAULT_TIMEOUT_S)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= MAX_TIMEOUT_S:
+        raise ValidationError(f"param 'timeout_s' of http must be a number of seconds in (0, {MAX_TIMEOUT_S:g}]")
+    codes = params.get("success_codes")
+    if codes is not None and (
+        not isinstance(codes, list)
+        or not all(isinstance(c, int) and not isinstance(c, bool) and 100 <= c <= 599 for c in codes)
+    ):
+        raise ValidationError("param 'success_codes' of http must be a list of HTTP status codes")
+    out: dict[str, Any] = {"url": url, "method": method, "headers": dict(headers), "timeout_s": float(timeout)}
+    if body is not None:
+        try:
+            json.dumps(body)
+        except (TypeError, ValueError):
+            raise ValidationError("param 'body' of http must be a JSON value or a string") from None
+        out["body"] = body
+    if codes:
+        out["success_codes"] = sorted(set(codes))
+    return out
+
+
+catalogue.register(catalogue.TaskType(
+    "http", validate, "tasker.tasks.http:run", False,
+    "call a URL (method, headers, body); retried on connection errors, timeouts, 5xx, 408 and 429",
+))

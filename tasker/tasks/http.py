@@ -1,0 +1,119 @@
+"""The ``http`` task: call a URL once per attempt and report exactly what happened.
+
+Every call carries ``User-Agent: Tasker/<version>``, ``Tasker-Task-Id``, ``Tasker-Run-Id``,
+``Tasker-Attempt`` and an ``Idempotency-Key`` that is the same for every attempt of one run.
+Success is a 2xx (or one of the task's ``success_codes``). Connection errors, timeouts, 5xx,
+408 and 429 are worth retrying (``Retry-After`` is honoured); other answers are final.
+Redirects are not followed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import time
+from typing import Any
+
+import aiohttp
+
+from core import __version__
+from tasker.execute import Report, RunContext
+
+#: response headers kept in the attempt's result
+KEPT_HEADERS = ("content-type", "content-length", "location", "retry-after", "etag", "date")
+_config = {"excerpt_bytes": 65536}
+_session: aiohttp.ClientSession | None = None
+
+
+def configure(excerpt_bytes: int) -> None:
+    _config["excerpt_bytes"] = excerpt_bytes
+
+
+async def _get_session() -> aiohttp.ClientSession:
+    global _session
+    if _session is None or _session.closed:
+        _session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=60),
+            auto_decompress=True,
+            cookie_jar=aiohttp.DummyCookieJar(),
+        )
+    return _session
+
+
+async def close_session() -> None:
+    global _session
+    if _session is not None and not _session.closed:
+        await _session.close()
+    _session = None
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """``Retry-After`` as seconds from now: a number of seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _body(params: dict[str, Any], headers: dict[str, str]) -> bytes | None:
+    if "body" not in params:
+        return None
+    body = params["body"]
+    lower = {k.lower() for k in headers}
+    if isinstance(body, str):
+        if "content-type" not in lower:
+            headers["Content-Type"] = "text/plain; charset=utf-8"
+        return body.encode()
+    if "content-type" not in lower:
+        headers["Content-Type"] = "application/json"
+    return json.dumps(body).encode()
+
+
+async def run(params: dict[str, Any], ctx: RunContext) -> Report:
+    headers = {"User-Agent": f"Tasker/{__version__}", **params.get("headers", {})}
+    headers.update({
+        "Tasker-Task-Id": ctx.task_id,
+        "Tasker-Run-Id": ctx.run_id,
+        "Tasker-Attempt": str(ctx.attempt),
+        "Idempotency-Key": ctx.run_id,
+    })
+    data = _body(params, headers)
+    timeout = params.get("timeout_s", 30.0)
+    session = await _get_session()
+    started = time.perf_counter()
+    try:
+        async with session.request(
+            params["method"], params["url"], headers=headers, data=data,
+            timeout=aiohttp.ClientTimeout(total=timeout), allow_redirects=False,
+        ) as response:
+            raw = await response.content.read(_config["excerpt_bytes"])
+            status = response.status
+            kept = {k: response.headers[k] for k in KEPT_HEADERS if k in response.headers}
+            retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+    except TimeoutError:
+        return Report(False, error=f"timed out after {timeout:g}s", retryable=True)
+    except asyncio.CancelledError:
+        raise
+    except (aiohttp.ClientError, OSError, ValueError) as exc:
+        return Report(False, error=f"connection failed: {type(exc).__name__}: {exc}", retryable=True)
+    latency_ms = round((time.perf_counter() - started) * 1000, 1)
+    excerpt = raw.decode("utf-8", errors="replace")
+    result = {"status_code": status, "latency_ms": latency_ms, "headers": kept, "body": excerpt}
+    codes = params.get("success_codes")
+    ok = status in codes if codes else 200 <= status < 300
+    if ok:
+        return Report(True, result=result, http_status=status, response_excerpt=excerpt)
+    retryable = status in (408, 429) or status >= 500
+    return Report(
+        False, result=result, error=f"HTTP {status}", retryable=retryable,
+        retry_after_s=retry_after if retryable else None, http_status=status, response_excerpt=excerpt,
+    )
