@@ -60,7 +60,7 @@ def serve_granian(settings: Settings) -> None:
         log_access=False,
         respawn_failed_workers=True,
         # a worker that has not finished its requests this long after SIGTERM is killed
-        workers_kill_timeout=10,
+        workers_kill_timeout=5,
     ).serve()
 
 
