@@ -9,7 +9,7 @@ from sqlalchemy.engine import Engine
 
 from api import errors
 from api.background import BackgroundDispatcher
-from api.routes import health, seed
+from api.routes import health, seed, tasks
 from api.services import Services
 from core import catalogue
 from core.dispatch import Dispatcher
@@ -44,4 +44,5 @@ def create_app(
     errors.install(app)
     app.register_blueprint(seed.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(tasks.bp)
     return app

@@ -89,14 +89,16 @@ class Controller:
 
     def dispatch_due(self) -> int:
         with transaction(self.engine) as conn:
-            due = store.types_with_due_work(conn, self.types, handoff_s=self.handoff_s)
+            due = store.types_with_due_work(conn, self.types, lead_s=self.settings.lead_s,
+                                            handoff_s=self.handoff_s)
         sent = 0
         now = time.monotonic()
         for task_type in due:
             if self._retry_at.get(task_type, 0.0) > now:
                 continue
             try:
-                result = self.dispatcher.dispatch(task_type, handoff_s=self.handoff_s)
+                result = self.dispatcher.dispatch(task_type, lead_s=self.settings.lead_s,
+                                                  handoff_s=self.handoff_s)
                 self._retry_at.pop(task_type, None)
                 self._failures.pop(task_type, None)
                 sent += result.sent

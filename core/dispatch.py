@@ -12,11 +12,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
+from core.clock import iso, utcnow
 from core.errors import QueueUnavailable
+from core.ids import new_id
 from core.logs import log_event
 from core.messages import RunRef
+from core.schedule import Schedule
 from core.settings import Settings
 from core.sqs import Transport
 from core.statuses import ProcessStatus
@@ -52,19 +55,51 @@ class Dispatcher:
         per_round = self.settings.runs_per_message * 10
         while True:
             with transaction(self.engine) as conn:
-                refs = store.claim_for_dispatch(
+                claimed = store.claim_for_dispatch(
                     conn, task_type, window=self.settings.queue_window, limit=per_round,
                     run_ids=run_ids, lead_s=lead_s, handoff_s=handoff_s,
                 )
-            if not refs:
+                refs = self._follow_schedules(conn, task_type, claimed)
+            if not claimed:
                 return result
+            if not refs:
+                continue
             failed = self._send(task_type, refs)
             result.sent += len(refs) - len(failed)
             if failed:
                 result.deferred += len(failed)
                 return result
-            if len(refs) < per_round:
+            if len(claimed) < per_round:
                 return result
+
+    def _follow_schedules(self, conn: Connection, task_type: str, claimed: list[store.Claimed]) -> list[RunRef]:
+        """In the claim's transaction: create the next fire of each periodic task whose fire is
+        being dispatched, and apply the misfire policy to fires missed during downtime. Two
+        dispatchers never claim the same run, so each next fire is created exactly once."""
+        refs: list[RunRef] = []
+        now = utcnow()
+        for c in claimed:
+            if not c.schedule or c.attempt > 0:  # not scheduled, or a retry of an earlier fire
+                refs.append(c.ref)
+                continue
+            sched = Schedule.from_json(c.schedule)
+            due = sched.after_downtime(c.due_at, now, self.settings.misfire_grace_s, c.run_count)
+            missed = due is None or due != c.due_at
+            sent = not (due is None or (missed and due > now))
+            if sent:
+                refs.append(c.ref)
+            else:
+                reason = f"skipped: it was due at {iso(c.due_at)} while Tasker was not running (misfire: skip)"
+                store.skip_run(conn, c.run_id, c.task_id, reason, final=not sched.periodic)
+            if sched.periodic:
+                nxt = sched.next_fire(now if missed else c.due_at, c.run_count)
+                if missed and due is not None and due > now:
+                    nxt = due  # skip: the next regular fire after now
+                if nxt is not None:
+                    store.add_next_run(conn, c.task_id, task_type, new_id(), nxt)
+                else:
+                    store.no_next_run(conn, c.task_id, fire_sent=sent)
+        return refs
 
     def _send(self, task_type: str, refs: list[RunRef]) -> list[RunRef]:
         try:

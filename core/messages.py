@@ -20,6 +20,8 @@ class RunRef:
     run_id: str
     #: the attempt number this delivery is meant to execute (1 for the first)
     attempt: int
+    #: when it is due (Unix seconds), if it was sent ahead of its time
+    due: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,7 +32,11 @@ class Message:
 
 def encode(message: Message) -> str:
     return json.dumps(
-        {"v": VERSION, "type": message.task_type, "runs": [[r.run_id, r.attempt] for r in message.runs]},
+        {
+            "v": VERSION,
+            "type": message.task_type,
+            "runs": [[r.run_id, r.attempt] if r.due is None else [r.run_id, r.attempt, r.due] for r in message.runs],
+        },
         separators=(",", ":"),
     )
 
@@ -55,11 +61,12 @@ def decode(body: str) -> Message:
     refs = []
     for item in runs:
         if (
-            not isinstance(item, list) or len(item) != 2
+            not isinstance(item, list) or len(item) not in (2, 3)
             or not isinstance(item[0], str) or type(item[1]) is not int
+            or (len(item) == 3 and (type(item[2]) not in (int, float)))
         ):
             raise BadMessage(f"malformed message: bad run reference {item!r}")
-        refs.append(RunRef(item[0], item[1]))
+        refs.append(RunRef(item[0], item[1], float(item[2]) if len(item) == 3 else None))
     return Message(task_type=task_type, runs=tuple(refs))
 
 

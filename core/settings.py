@@ -54,6 +54,9 @@ OPTIONS: dict[str, Option] = {
     "poll_seconds": Option("TASKER_POLL_SECONDS", 10, int, "SQS long-poll wait of a tasker (1-20)."),
     "dispatch_linger_ms": Option("TASKER_DISPATCH_LINGER_MS", 200, int, "Least time between two sends of one type by one dispatcher: under load, runs share messages."),
     "receive_linger_ms": Option("TASKER_RECEIVE_LINGER_MS", 200, int, "Least time between two receives of one queue by a busy tasker: under load, messages are taken ten at a time."),
+    "dispatch_lead_s": Option("TASKER_DISPATCH_LEAD_S", 2.0, float, "Scheduled runs are sent this many seconds ahead; the tasker holds them until they are due."),
+    "misfire_grace_s": Option("TASKER_MISFIRE_GRACE_S", 60.0, float, "A run later than this was missed (the service was down): its task's misfire policy applies."),
+    "min_interval_s": Option("TASKER_MIN_INTERVAL_S", 1.0, float, "Shortest interval a periodic task may have."),
     "controller_interval": Option("TASKER_CONTROLLER_INTERVAL", 0.2, float, "Seconds between two passes of the controller's dispatch loop."),
     "redispatch_after": Option("TASKER_REDISPATCH_AFTER", 120, int, "Seconds after which a dispatched run whose queue is empty is sent again (its message was lost)."),
     "max_receives": Option("TASKER_MAX_RECEIVES", 5, int, "Receives of one message before SQS moves it to the dead-letter queue."),
@@ -91,6 +94,9 @@ class Settings:
     poll_seconds: int = 10
     dispatch_linger_ms: int = 200
     receive_linger_ms: int = 200
+    dispatch_lead_s: float = 2.0
+    misfire_grace_s: float = 60.0
+    min_interval_s: float = 1.0
     controller_interval: float = 0.2
     redispatch_after: int = 120
     max_receives: int = 5
@@ -125,6 +131,8 @@ class Settings:
             raise ConfigError("TASKER_RUNS_PER_MESSAGE and TASKER_QUEUE_WINDOW must be at least 1")
         if self.lease_seconds < 2:
             raise ConfigError("TASKER_LEASE_SECONDS must be at least 2")
+        if self.dispatch_lead_s < 0:
+            raise ConfigError("TASKER_DISPATCH_LEAD_S must not be negative")
         if self.api_server not in ("granian", "gunicorn"):
             raise ConfigError("TASKER_API_SERVER must be granian or gunicorn")
         if self.log_format not in ("json", "text"):
@@ -149,6 +157,12 @@ class Settings:
                 "no database: set TASKER_DATABASE_URL, or start `tasker up` with the same TASKER_DATA_DIR"
             )
         return self.database_url
+
+    @property
+    def lead_s(self) -> float:
+        """How far ahead scheduled runs are sent: never more than half a lease, so a run is
+        never claimed so early that its lease could lapse before it is due."""
+        return min(self.dispatch_lead_s, self.lease_seconds / 2)
 
     @property
     def api_processes(self) -> int:

@@ -73,6 +73,12 @@ class Task(Base):
     result: Mapped[Any | None] = mapped_column(JSONB)
     error: Mapped[str | None] = mapped_column(Text)
     retry_policy: Mapped[Any | None] = mapped_column(JSONB)
+    #: when it runs (core.schedule.Schedule.to_json); NULL: now, once
+    schedule: Mapped[Any | None] = mapped_column(JSONB)
+    #: fires created so far (a periodic task's max_runs counts these)
+    run_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    #: the due time of its next fire, while it has one
+    next_run_at: Mapped[dt.datetime | None] = mapped_column(TZ)
     created_at: Mapped[dt.datetime] = mapped_column(TZ, server_default=NOW)
     updated_at: Mapped[dt.datetime] = mapped_column(TZ, server_default=NOW)
     finished_at: Mapped[dt.datetime | None] = mapped_column(TZ)

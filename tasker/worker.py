@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy.engine import Engine
 
+from core.clock import utcnow
 from core.errors import QueueUnavailable, StoreUnavailable
 from core.logs import log_event
 from core.messages import BadMessage, decode
@@ -199,6 +200,35 @@ class Worker:
             self._ack(task_type, done_receipts)
 
     def _start(self, run: store.ClaimedRun) -> None:
+        """Runs sent ahead of their time wait on the event loop until they are due."""
+        due = run.due_at or run.scheduled_for
+        delay = (due - utcnow()).total_seconds()
+        if delay > 0.0005:
+            loop = self.aio.loop
+            loop.call_soon_threadsafe(
+                lambda: loop.call_at(loop.time() + (due - utcnow()).total_seconds(), self._launch_held, run)
+            )
+        else:
+            self._launch(run)
+
+    def _launch_held(self, run: store.ClaimedRun) -> None:
+        """A run that waited for its time: its task may have been cancelled or paused since."""
+        self.pool.submit(self._check_then_launch, run)
+
+    def _check_then_launch(self, run: store.ClaimedRun) -> None:
+        try:
+            with transaction(self.engine) as conn:
+                dropped = store.drop_if_unwanted(conn, run.run_id, self.id)
+        except StoreUnavailable:
+            dropped = False  # run it: recording is conditional anyway
+        if dropped:
+            log_event(log, logging.INFO, "not run: its task was cancelled or paused while it waited",
+                      action="dropped", task_id=run.task_id, run_id=run.run_id, worker=self.id)
+            self._finish([run.run_id])
+        else:
+            self._launch(run)
+
+    def _launch(self, run: store.ClaimedRun) -> None:
         """Async handlers (HTTP) go to the event loop, hundreds at once; others to the pool."""
         try:
             is_async = self.handlers.get(run.task_type).is_async

@@ -7,6 +7,10 @@ waiting on SQS never exceeds the window.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+from typing import Any
+
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
@@ -18,7 +22,7 @@ _CLAIM_TAIL = """
     u AS (
         UPDATE runs SET status = 'dispatched', dispatched_at = now()
         FROM cand WHERE runs.id = cand.id
-        RETURNING runs.id, runs.attempt, runs.task_id, runs.seq
+        RETURNING runs.id, runs.attempt, runs.task_id, runs.seq, runs.due_at
     ),
     tu AS (
         UPDATE tasks SET status = 'queued', updated_at = now()
@@ -30,7 +34,8 @@ _CLAIM_TAIL = """
         SELECT u.task_id, u.id, 'queued', format('sent to its queue for attempt %s', u.attempt + 1)
         FROM u JOIN tu ON tu.id = u.task_id
     )
-    SELECT id, attempt FROM u ORDER BY seq
+    SELECT u.id, u.attempt, u.task_id, u.due_at, t.schedule, t.run_count
+    FROM u JOIN tasks t ON t.id = u.task_id ORDER BY u.seq
 """
 
 _ROOM = """
@@ -50,7 +55,8 @@ _CLAIM_DUE = text(
         SELECT id FROM runs
         WHERE task_type = :task_type AND status IN ('pending', 'retry_wait')
           AND due_at <= now() + :lead_s * interval '1 second'
-          AND (status = 'retry_wait' OR created_at < now() - :handoff_s * interval '1 second')
+          AND (status = 'retry_wait' OR due_at > created_at
+               OR created_at < now() - :handoff_s * interval '1 second')
           AND NOT EXISTS (SELECT 1 FROM held)
         ORDER BY due_at, seq
         LIMIT LEAST((SELECT n FROM room), :limit)
@@ -76,6 +82,21 @@ _CLAIM_IDS = text(
 )
 
 
+@dataclasses.dataclass(frozen=True)
+class Claimed:
+    run_id: str
+    #: attempts started so far (0: this is a new fire, not a retry)
+    attempt: int
+    task_id: str
+    due_at: dt.datetime
+    schedule: dict[str, Any] | None
+    run_count: int
+
+    @property
+    def ref(self) -> RunRef:
+        return RunRef(self.run_id, self.attempt + 1, self.due_at.timestamp())
+
+
 def claim_for_dispatch(
     conn: Connection,
     task_type: str,
@@ -85,7 +106,7 @@ def claim_for_dispatch(
     run_ids: list[str] | None = None,
     lead_s: float = 0.0,
     handoff_s: float = 0.0,
-) -> list[RunRef]:
+) -> list[Claimed]:
     """Mark due runs of ``task_type`` as dispatched (at most what fits in the window) and
     return them with the attempt number their delivery will execute.
 
@@ -99,7 +120,63 @@ def claim_for_dispatch(
         rows = conn.execute(_CLAIM_IDS, {**params, "ids": run_ids}).all()
     else:
         rows = conn.execute(_CLAIM_DUE, {**params, "lead_s": lead_s, "handoff_s": handoff_s}).all()
-    return [RunRef(r.id, r.attempt + 1) for r in rows]
+    return [Claimed(r.id, r.attempt, r.task_id, r.due_at, r.schedule, r.run_count) for r in rows]
+
+
+def add_next_run(conn: Connection, task_id: str, task_type: str, run_id: str, due_at: dt.datetime) -> None:
+    """The next fire of a periodic task, created when the previous one is dispatched."""
+    conn.execute(
+        text(
+            """
+            WITH r AS (
+                INSERT INTO runs (id, task_id, task_type, status, due_at, scheduled_for)
+                VALUES (:run_id, :task_id, :task_type, 'pending', :due, :due)
+            )
+            UPDATE tasks SET run_count = run_count + 1, next_run_at = :due, updated_at = now()
+            WHERE id = :task_id
+            """
+        ),
+        {"run_id": run_id, "task_id": task_id, "task_type": task_type, "due": due_at},
+    )
+
+
+def no_next_run(conn: Connection, task_id: str, fire_sent: bool) -> None:
+    """A periodic task reached its end or max_runs. If its last fire was skipped rather than
+    sent, nothing will record it: the task completes here."""
+    conn.execute(
+        text(
+            """
+            UPDATE tasks SET next_run_at = NULL,
+                status = CASE WHEN CAST(:sent AS boolean) THEN status ELSE 'completed' END,
+                finished_at = CASE WHEN CAST(:sent AS boolean) THEN finished_at ELSE now() END
+            WHERE id = :id
+            """
+        ),
+        {"id": task_id, "sent": fire_sent},
+    )
+
+
+def skip_run(conn: Connection, run_id: str, task_id: str, reason: str, final: bool) -> None:
+    """A fire missed while the service was down, with ``misfire: skip``."""
+    conn.execute(
+        text(
+            """
+            WITH r AS (
+                UPDATE runs SET status = 'cancelled', dispatched_at = NULL, error = :reason,
+                                finished_at = now()
+                WHERE id = :run_id
+            ),
+            t AS (
+                UPDATE tasks SET status = 'failed', error = :reason, finished_at = now(),
+                                 updated_at = now(), next_run_at = NULL
+                WHERE id = :task_id AND CAST(:final AS boolean)
+            )
+            INSERT INTO task_events (task_id, run_id, kind, message)
+            VALUES (:task_id, :run_id, CASE WHEN CAST(:final AS boolean) THEN 'failed' ELSE 'skipped' END, :reason)
+            """
+        ),
+        {"run_id": run_id, "task_id": task_id, "reason": reason, "final": final},
+    )
 
 
 def revert_dispatch(conn: Connection, run_ids: list[str]) -> int:
@@ -127,7 +204,8 @@ def types_with_due_work(
                 SELECT 1 FROM runs r
                 WHERE r.task_type = tt AND r.status IN ('pending', 'retry_wait')
                   AND r.due_at <= now() + :lead_s * interval '1 second'
-                  AND (r.status = 'retry_wait' OR r.created_at < now() - :handoff_s * interval '1 second')
+                  AND (r.status = 'retry_wait' OR r.due_at > r.created_at
+                       OR r.created_at < now() - :handoff_s * interval '1 second')
             )
             AND NOT EXISTS (SELECT 1 FROM processes p WHERE p.task_type = tt AND p.status = 'suspended')
             """

@@ -29,7 +29,7 @@ _CLAIM = text(
                         lease_until = now() + :lease * interval '1 second', started_at = now()
         FROM c WHERE runs.id = c.id
         RETURNING runs.id, runs.task_id, runs.task_type, runs.attempt, runs.scheduled_for,
-                  runs.started_at, c.prev_status, c.prev_attempt, c.prev_worker
+                  runs.due_at, runs.started_at, c.prev_status, c.prev_attempt, c.prev_worker
     ),
     lost AS (
         INSERT INTO attempts (run_id, task_id, attempt, worker_id, outcome, error)
@@ -48,7 +48,7 @@ _CLAIM = text(
                format('attempt %s lost (its worker stopped); attempt %s started on %s', prev_attempt, attempt, :worker)
         FROM u WHERE prev_status = 'running'
     )
-    SELECT u.id, u.task_id, u.task_type, u.attempt, u.scheduled_for, u.started_at,
+    SELECT u.id, u.task_id, u.task_type, u.attempt, u.scheduled_for, u.due_at, u.started_at,
            u.prev_status, t.params, t.retry_policy
     FROM u JOIN tasks t ON t.id = u.task_id
     """
@@ -67,6 +67,8 @@ class ClaimedRun:
     started_at: dt.datetime
     #: the previous holder's lease had expired (that attempt was recorded as lost)
     reclaimed: bool
+    #: not to be executed before this (its fire time, or the time of its retry)
+    due_at: dt.datetime | None = None
 
 
 def claim_runs(conn: Connection, run_ids: list[str], worker: str, lease_s: int) -> list[ClaimedRun]:
@@ -75,7 +77,7 @@ def claim_runs(conn: Connection, run_ids: list[str], worker: str, lease_s: int) 
         ClaimedRun(
             run_id=r.id, task_id=r.task_id, task_type=r.task_type, attempt=r.attempt,
             params=r.params, retry_policy=r.retry_policy, scheduled_for=r.scheduled_for,
-            started_at=r.started_at, reclaimed=r.prev_status == "running",
+            started_at=r.started_at, due_at=r.due_at, reclaimed=r.prev_status == "running",
         )
         for r in rows
     ]
@@ -134,13 +136,21 @@ _RECORD = text(
     ),
     tu AS (
         UPDATE tasks SET
-            status = CASE ru.decision WHEN 'succeeded' THEN 'completed'
-                                      WHEN 'retry' THEN 'scheduled' ELSE 'failed' END,
+            status = CASE WHEN tasks.status IN ('paused', 'cancelled') THEN tasks.status
+                          WHEN ru.decision = 'retry' OR nx.id IS NOT NULL THEN 'scheduled'
+                          WHEN ru.decision = 'succeeded' THEN 'completed' ELSE 'failed' END,
             result = CASE WHEN ru.decision = 'succeeded' THEN CAST(ru.result AS jsonb) ELSE tasks.result END,
             error = CASE WHEN ru.decision = 'succeeded' THEN NULL ELSE ru.error END,
-            finished_at = CASE WHEN ru.decision = 'retry' THEN NULL ELSE ru.finished_at END,
+            finished_at = CASE WHEN ru.decision = 'retry' OR nx.id IS NOT NULL THEN NULL ELSE ru.finished_at END,
             updated_at = now()
-        FROM ru WHERE tasks.id = ru.task_id
+        FROM ru
+        -- a periodic task with a further fire waiting stays scheduled
+        LEFT JOIN LATERAL (
+            SELECT r2.id FROM runs r2
+            WHERE r2.task_id = ru.task_id AND r2.id <> ru.id AND r2.status IN ('pending', 'dispatched')
+            LIMIT 1
+        ) nx ON true
+        WHERE tasks.id = ru.task_id
         RETURNING tasks.id, tasks.params_key
     ),
     ev AS (
@@ -217,3 +227,22 @@ def release_runs(conn: Connection, run_ids: list[str], worker: str) -> int:
         {"ids": run_ids, "worker": worker},
     )
     return int(result.rowcount)
+
+
+def drop_if_unwanted(conn: Connection, run_id: str, worker: str) -> bool:
+    """Just before a run that waited for its time starts: if its task was cancelled or paused
+    meanwhile, the run is cancelled instead (True) and must not execute."""
+    row = conn.execute(
+        text(
+            """
+            UPDATE runs SET status = 'cancelled', finished_at = now(), lease_until = NULL,
+                            error = 'its task was ' || t.status || ' before it was due'
+            FROM tasks t
+            WHERE runs.id = :id AND runs.status = 'running' AND runs.worker_id = :worker
+              AND t.id = runs.task_id AND t.status IN ('cancelled', 'paused')
+            RETURNING runs.id
+            """
+        ),
+        {"id": run_id, "worker": worker},
+    ).one_or_none()
+    return row is not None

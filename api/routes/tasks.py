@@ -1,0 +1,268 @@
+"""The ``/tasks`` resource: tasks that run now, later or on a schedule (the seeds' Scheduler
+Service shapes, plus built-in tasks)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+
+from api.body import client_name, int_arg, json_object, only_fields
+from api.services import services
+from core import catalogue, httpspec
+from core import schedule as schedules
+from core.clock import iso, utcnow
+from core.errors import Conflict, NotFound, ValidationError
+from core.ids import new_id
+from core.retry import RetryPolicy
+from core.statuses import TASK_STATES
+from db.engine import transaction
+from db.store import tasks as store
+
+bp = Blueprint("tasks", __name__)
+
+HTTP_FIELDS = ("url", "method", "headers", "body", "post_data", "timeout_s", "success_codes")
+OTHER_FIELDS = ("task", "params", "client_name", "retries", "retry_base_s", "retry_max_s")
+ALL_FIELDS = OTHER_FIELDS + HTTP_FIELDS + schedules.FIELDS
+
+
+def _retry_policy(body: dict[str, Any]) -> dict[str, Any] | None:
+    if not any(k in body for k in ("retries", "retry_base_s", "retry_max_s")):
+        return None
+    s = services().settings
+    retries = body.get("retries", s.retries)
+    if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 20:
+        raise ValidationError("'retries' must be an integer between 0 and 20")
+    values = {}
+    for name, default in (("retry_base_s", s.retry_base_s), ("retry_max_s", s.retry_max_s)):
+        value = body.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 86400:
+            raise ValidationError(f"'{name}' must be a number of seconds between 0 and 86400")
+        values[name] = float(value)
+    return RetryPolicy(retries, values["retry_base_s"], values["retry_max_s"]).to_json()
+
+
+def _parse(body: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+    only_fields(body, ALL_FIELDS)
+    if "url" in body:
+        if body.get("task", "http") != "http":
+            raise ValidationError("'url' is for HTTP tasks; a built-in task takes 'task' and 'params'")
+        task_type = "http"
+        params = httpspec.validate({k: body[k] for k in HTTP_FIELDS if k in body})
+    else:
+        extra = [k for k in HTTP_FIELDS if k in body]
+        if extra:
+            raise ValidationError(f"'{extra[0]}' belongs to an HTTP task, which needs 'url'")
+        raw_type = body.get("task")
+        if not isinstance(raw_type, str):
+            raise ValidationError(f"give 'url' for an HTTP task, or 'task' (one of {', '.join(catalogue.names())}) and 'params'")
+        task_type = raw_type
+        spec = catalogue.get(task_type)
+        params = httpspec.validate(body.get("params")) if task_type == "http" else spec.validate(body.get("params"))
+    sched = schedules.parse({k: body[k] for k in schedules.FIELDS if k in body}, now,
+                            services().settings.min_interval_s)
+    first = sched.first_fire(now)
+    assert first is not None
+    name = client_name(body.get("client_name"), required=False) or "default"
+    return {"task_type": task_type, "params": params, "schedule": sched, "first_due": first,
+            "retry_policy": _retry_policy(body), "client_name": name}
+
+
+def _create(spec: dict[str, Any], now: dt.datetime) -> tuple[str, str, str]:
+    svc = services()
+    cid = svc.client_id(spec["client_name"])
+    assert cid is not None
+    task_id, run_id = new_id(), new_id()
+    sched: schedules.Schedule = spec["schedule"]
+    with transaction(svc.engine) as conn:
+        status = store.create_task(
+            conn, task_id=task_id, run_id=run_id, client_id=cid, task_type=spec["task_type"],
+            params=spec["params"], retry_policy=spec["retry_policy"],
+            schedule=None if sched.kind == "now" else sched.to_json(), first_due=spec["first_due"], now=now,
+        )
+    return task_id, run_id, status
+
+
+def _kick(spec: dict[str, Any], run_id: str, status: str) -> None:
+    if status == "queued" and spec["schedule"].kind == "now":
+        services().dispatcher.submit(spec["task_type"], run_id)
+
+
+@bp.post("/tasks")
+def create() -> Any:
+    now = utcnow()
+    spec = _parse(json_object(), now)
+    task_id, run_id, status = _create(spec, now)
+    _kick(spec, run_id, status)
+    when = "now" if status != "scheduled" else f"at {iso(spec['first_due'])}"
+    response = jsonify({"id": task_id, "message": f"task created; it runs {when}", "status": status,
+                        "next_run_datetime": iso(spec["first_due"])})
+    response.status_code = 201
+    response.headers["Location"] = f"/tasks/{task_id}"
+    return response
+
+
+@bp.post("/tasks/batch")
+def create_batch() -> Any:
+    body = json_object()
+    only_fields(body, ("tasks",))
+    items = body.get("tasks")
+    if not isinstance(items, list) or not 1 <= len(items) <= 100:
+        raise ValidationError("'tasks' must be a list of 1 to 100 task specs")
+    now = utcnow()
+    specs = []
+    for i, item in enumerate(items):  # all validated before anything is stored
+        if not isinstance(item, dict):
+            raise ValidationError(f"tasks[{i}] must be a JSON object")
+        try:
+            specs.append(_parse(item, now))
+        except ValidationError as exc:
+            raise ValidationError(f"tasks[{i}]: {exc}") from None
+    created = [_create(spec, now) for spec in specs]
+    for spec, (_, run_id, status) in zip(specs, created, strict=True):
+        _kick(spec, run_id, status)
+    return jsonify({"ids": [c[0] for c in created], "message": f"{len(created)} tasks created"}), 201
+
+
+def task_json(row: dict[str, Any]) -> dict[str, Any]:
+    last = row.get("last_run")
+    return {
+        "id": row["id"],
+        "client_name": row["client_name"],
+        "task": row["task_type"],
+        "params": row["params"],
+        "status": row["status"],
+        "schedule": row["schedule"] or {"kind": "now"},
+        "next_run_datetime": iso(row["next_run_at"]) if row["status"] in ("scheduled", "queued", "held") else None,
+        "run_count": row["run_count"],
+        "last_run": last,
+        "result": row["result"],
+        "error": row["error"],
+        "created_at": iso(row["created_at"]),
+        "updated_at": iso(row["updated_at"]),
+        "finished_at": iso(row["finished_at"]),
+    }
+
+
+def _load(task_id: str) -> dict[str, Any]:
+    with transaction(services().engine) as conn:
+        row = store.get(conn, task_id)
+    if row is None:
+        raise NotFound(f"no task with id {task_id!r}")
+    return row
+
+
+@bp.get("/tasks/<task_id>")
+@bp.get("/tasks/id/<task_id>")
+def get_task(task_id: str) -> Any:
+    return jsonify(task_json(_load(task_id)))
+
+
+@bp.get("/tasks")
+def list_tasks() -> Any:
+    args = request.args
+    state = args.get("state", "all")
+    if state != "all" and state not in TASK_STATES:
+        raise ValidationError(f"'state' must be one of {', '.join(TASK_STATES)} or all")
+    states = None if state == "all" else [state]
+    limit = int_arg("limit", args.get("limit"), 50, 1, 500)
+    cursor_raw = args.get("cursor")
+    cursor = None if not cursor_raw else int_arg("cursor", cursor_raw, 0, 1, 2**62)
+    svc = services()
+    cid = None
+    name = args.get("client_name")
+    if name:
+        cid = svc.client_id(name, create=False)
+        if cid is None:
+            return jsonify({"count": 0, "tasks": [], "next_cursor": None})
+    with transaction(svc.engine) as conn:
+        rows, next_cursor = store.list_tasks(conn, client_id=cid, states=states, limit=limit, cursor=cursor)
+        total = store.count(conn, client_id=cid, states=states)
+    return jsonify({"count": total, "tasks": [task_json(r) for r in rows],
+                    "next_cursor": None if next_cursor is None else str(next_cursor)})
+
+
+@bp.delete("/tasks/<task_id>")
+def cancel(task_id: str) -> Any:
+    row = _load(task_id)
+    with transaction(services().engine) as conn:
+        before = store.cancel(conn, task_id)
+    if before is None:
+        raise Conflict(f"task {task_id} already finished ({row['status']}); there is nothing to cancel")
+    return jsonify({"id": task_id, "status": "cancelled", "message": f"cancelled (it was {before})"})
+
+
+def _pause(task_id: str) -> dict[str, Any]:
+    row = _load(task_id)
+    with transaction(services().engine) as conn:
+        ok = store.pause(conn, task_id)
+    if not ok:
+        raise Conflict(f"task {task_id} is {row['status']}; only scheduled, queued, held or running tasks can be paused")
+    return {"id": task_id, "status": "paused"}
+
+
+def _resume(task_id: str) -> dict[str, Any]:
+    row = _load(task_id)
+    if row["status"] != "paused":
+        raise Conflict(f"task {task_id} is {row['status']}; only paused tasks can be resumed")
+    now = utcnow()
+    sched = schedules.Schedule.from_json(row["schedule"])
+    svc = services()
+    with transaction(svc.engine) as conn:
+        if sched.periodic:
+            due = sched.next_fire(now - dt.timedelta(microseconds=1), row["run_count"])
+        else:
+            last = store.last_due(conn, task_id) or now
+            due = last if last > now else sched.after_downtime(last, now, svc.settings.misfire_grace_s, 0)
+        run_id = new_id()
+        store.resume(conn, task_id, row["task_type"], run_id, due, now)
+    if due is not None and due <= now + dt.timedelta(milliseconds=500) and row["schedule"] is None:
+        svc.dispatcher.submit(row["task_type"], run_id)
+    return {"id": task_id, "status": "scheduled" if due else "completed", "next_run_datetime": iso(due)}
+
+
+@bp.post("/tasks/<task_id>/pause")
+def pause(task_id: str) -> Any:
+    return jsonify(_pause(task_id))
+
+
+@bp.post("/tasks/<task_id>/resume")
+def resume(task_id: str) -> Any:
+    return jsonify(_resume(task_id))
+
+
+def _bulk(action: Any) -> Any:
+    body = json_object()
+    only_fields(body, ("ids",))
+    ids = body.get("ids")
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids) or len(ids) > 500:
+        raise ValidationError("'ids' must be a list of 1 to 500 task ids")
+    outcomes = {}
+    for task_id in ids:
+        try:
+            outcomes[task_id] = {"success": True, **action(task_id)}
+        except (NotFound, Conflict) as exc:
+            outcomes[task_id] = {"success": False, "error": str(exc)}
+    return jsonify({"results": outcomes})
+
+
+@bp.post("/tasks/pause")
+def pause_many() -> Any:
+    return _bulk(_pause)
+
+
+@bp.post("/tasks/resume")
+def resume_many() -> Any:
+    return _bulk(_resume)
+
+
+@bp.get("/tasks/<task_id>/results")
+def results(task_id: str) -> Any:
+    row = _load(task_id)
+    with transaction(services().engine) as conn:
+        entries = store.history(conn, task_id)
+    for e in entries:
+        e["time"] = iso(e["time"])
+    return jsonify({"id": task_id, "status": row["status"], "history": entries})
+
