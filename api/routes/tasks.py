@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify, redirect, request
 
 from api.body import client_name, int_arg, json_object, only_fields
 from api.services import services
@@ -266,3 +266,76 @@ def results(task_id: str) -> Any:
         e["time"] = iso(e["time"])
     return jsonify({"id": task_id, "status": row["status"], "history": entries})
 
+
+
+@bp.patch("/tasks/<task_id>")
+def modify(task_id: str) -> Any:
+    """Change time, schedule, target, headers, body or retries of a scheduled or paused task."""
+    row = _load(task_id)
+    if row["status"] not in ("scheduled", "paused"):
+        raise Conflict(
+            f"task {task_id} is {row['status']}; only scheduled or paused tasks can be modified "
+            "(a task that is queued or running is already on its way)"
+        )
+    body = json_object()
+    only_fields(body, ALL_FIELDS)
+    if "task" in body and body["task"] != row["task_type"]:
+        raise ValidationError("the task type of a task cannot change; create a new task instead")
+    now = utcnow()
+    if row["task_type"] == "http":
+        merged = {**row["params"], **{k: body[k] for k in HTTP_FIELDS if k in body}}
+        if "post_data" in body:  # a JSON POST replaces the stored body, and its method unless given
+            merged.pop("body", None)
+            if "method" not in body:
+                merged.pop("method", None)
+        params = httpspec.validate(merged)
+    else:
+        params = catalogue.get(row["task_type"]).validate(body.get("params", row["params"]))
+    schedule_fields = {k: body[k] for k in schedules.FIELDS if k in body}
+    if schedule_fields:
+        sched = schedules.parse(schedule_fields, now, services().settings.min_interval_s)
+    else:
+        sched = schedules.Schedule.from_json(row["schedule"])
+    retry_policy = _retry_policy(body) if any(k in body for k in ("retries", "retry_base_s", "retry_max_s")) else row["retry_policy"]
+    due = sched.first_fire(now) if schedule_fields else (row["next_run_at"] or now)
+    assert due is not None
+    with transaction(services().engine) as conn:
+        ok = store.replace_plan(
+            conn, task_id, row["task_type"], params=params, retry_policy=retry_policy,
+            schedule=None if sched.kind == "now" else sched.to_json(), run_id=new_id(), due=due, now=now,
+            was_paused=row["status"] == "paused",
+        )
+    if not ok:
+        raise Conflict(f"task {task_id} changed state meanwhile; read it again and retry")
+    return jsonify(task_json(_load(task_id)))
+
+
+@bp.post("/tasks/<task_id>/retry")
+def retry(task_id: str) -> Any:
+    row = _load(task_id)
+    run_id = new_id()
+    with transaction(services().engine) as conn:
+        ok = store.retry_failed(conn, task_id, row["task_type"], run_id)
+    if not ok:
+        raise Conflict(f"task {task_id} is {row['status']}; only failed tasks can be retried")
+    services().dispatcher.submit(row["task_type"], run_id)
+    return jsonify({"id": task_id, "status": "queued", "message": "running it again"}), 202
+
+
+@bp.get("/jobs")
+def jobs() -> Any:
+    """The seed Tornado scheduler's view: running, scheduled and history, keyed by id."""
+    limit = int_arg("limit", request.args.get("limit"), 100, 1, 1000)
+    out: dict[str, dict[str, Any]] = {"running": {}, "scheduled": {}, "history": {}}
+    groups = {"running": ["running", "queued", "held"], "scheduled": ["scheduled", "paused"],
+              "history": ["completed", "failed", "cancelled"]}
+    with transaction(services().engine) as conn:
+        for key, states in groups.items():
+            rows, _ = store.list_tasks(conn, client_id=None, states=states, limit=limit, cursor=None)
+            out[key] = {r["id"]: task_json(r) for r in rows}
+    return jsonify(out)
+
+
+@bp.get("/")
+def root() -> Any:
+    return redirect("/jobs", code=302)

@@ -215,3 +215,77 @@ def history(conn: Connection, task_id: str) -> list[dict[str, Any]]:
         {"id": task_id},
     ).all()
     return [{k: v for k, v in dict(r._mapping).items() if k != "ord"} for r in rows]
+
+
+def replace_plan(
+    conn: Connection, task_id: str, task_type: str, *, params: Any, retry_policy: dict[str, Any] | None,
+    schedule: dict[str, Any] | None, run_id: str, due: dt.datetime, now: dt.datetime, was_paused: bool,
+) -> bool:
+    """PATCH: new target/schedule/retries for a scheduled or paused task; its waiting run is
+    replaced by one at the new time (a paused task stays paused)."""
+    row = conn.execute(
+        text(
+            """
+            UPDATE tasks SET params = CAST(:params AS jsonb), retry_policy = CAST(:retry AS jsonb),
+                             schedule = CAST(:schedule AS jsonb), next_run_at = :due, updated_at = now()
+            WHERE id = :id AND status = CAST(:expected AS text)
+            RETURNING id
+            """
+        ),
+        {"id": task_id, "params": json.dumps(params), "retry": None if retry_policy is None else json.dumps(retry_policy),
+         "schedule": None if schedule is None else json.dumps(schedule), "due": due,
+         "expected": "paused" if was_paused else "scheduled"},
+    ).one_or_none()
+    if row is None:
+        return False
+    if was_paused:
+        conn.execute(text("INSERT INTO task_events (task_id, kind, message) VALUES (:id, 'modified', 'modified while paused')"),
+                     {"id": task_id})
+        return True
+    _stop_runs(conn, task_id, "replaced by a modification")
+    conn.execute(
+        text(
+            """
+            WITH r AS (
+                INSERT INTO runs (id, task_id, task_type, status, due_at, scheduled_for)
+                VALUES (:run_id, :id, :task_type, 'pending', :due, :due)
+            ),
+            t AS (UPDATE tasks SET run_count = run_count + 1 WHERE id = :id)
+            INSERT INTO task_events (task_id, run_id, kind, message)
+            VALUES (:id, :run_id, 'modified',
+                    'modified; next run at ' || to_char(CAST(:due AS timestamptz) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
+            """
+        ),
+        {"run_id": run_id, "id": task_id, "task_type": task_type, "due": due},
+    )
+    return True
+
+
+def retry_failed(conn: Connection, task_id: str, task_type: str, run_id: str) -> bool:
+    """Run a failed task again, as a new run due now."""
+    row = conn.execute(
+        text(
+            """
+            UPDATE tasks SET status = 'queued', error = NULL, finished_at = NULL, updated_at = now(),
+                             next_run_at = now()
+            WHERE id = :id AND status = 'failed' RETURNING id
+            """
+        ),
+        {"id": task_id},
+    ).one_or_none()
+    if row is None:
+        return False
+    conn.execute(
+        text(
+            """
+            WITH r AS (
+                INSERT INTO runs (id, task_id, task_type, status, due_at, scheduled_for)
+                VALUES (:run_id, :id, :task_type, 'pending', now(), now())
+            )
+            INSERT INTO task_events (task_id, run_id, kind, message)
+            VALUES (:id, :run_id, 'queued', 'retry requested by its client')
+            """
+        ),
+        {"run_id": run_id, "id": task_id, "task_type": task_type},
+    )
+    return True

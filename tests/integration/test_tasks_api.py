@@ -192,3 +192,57 @@ def test_bad_task_specs_get_400(client: Any) -> None:
         assert needle in response.get_json()["error"]["message"], (body, response.get_json())
     batch = client.post("/tasks/batch", json={"tasks": [{"url": "http://example.com"}, {"url": "nope"}]})
     assert batch.status_code == 400 and "tasks[1]" in batch.get_json()["error"]["message"]
+
+
+def test_patch_moves_the_fire_time_and_changes_the_target(client: Any, threads: Any, target: Any) -> None:
+    threads.controller()
+    threads.worker()
+    task_id = create(client, {"url": target.url + "/ok?old", "delay": "1h"})
+    response = client.patch(f"/tasks/{task_id}", json={"delay": 1, "url": target.url + "/ok?new", "post_data": {"x": 1}})
+    assert response.status_code == 200, response.get_json()
+    moved = response.get_json()
+    due = dt.datetime.fromisoformat(moved["next_run_datetime"].replace("Z", "+00:00"))
+    assert (due - dt.datetime.now(dt.UTC)).total_seconds() < 2
+    assert wait_for(lambda: finished(client, task_id), what="the moved task")["status"] == "completed"
+    assert target.arrivals_for("/ok?old") == []
+    [arrival] = target.arrivals_for("/ok?new")
+    assert arrival.method == "POST" and arrival.body == b'{"x": 1}'
+    assert client.patch(f"/tasks/{task_id}", json={"delay": 5}).status_code == 409
+
+
+def test_a_failed_task_can_be_run_again(client: Any, threads: Any, target: Any) -> None:
+    threads.controller()
+    threads.worker()
+    task_id = create(client, {"url": target.url + "/fail/1/again", "retries": 0})
+    assert wait_for(lambda: finished(client, task_id), what="the failure")["status"] == "failed"
+    assert client.post(f"/tasks/{task_id}/retry").status_code == 202
+    assert wait_for(lambda: finished(client, task_id), what="the second run")["status"] == "completed"
+    assert client.post(f"/tasks/{task_id}/retry").status_code == 409
+
+
+def test_jobs_groups_tasks_and_root_redirects_there(client: Any) -> None:
+    later = create(client, {"task": "sum2", "params": {"first": 1, "second": 1}, "delay": "1h"})
+    body = client.get("/jobs").get_json()
+    assert set(body) == {"running", "scheduled", "history"}
+    assert later in body["scheduled"]
+    root = client.get("/")
+    assert root.status_code == 302 and root.headers["Location"].endswith("/jobs")
+
+
+def test_bulk_pause_and_resume_report_an_outcome_per_id(client: Any) -> None:
+    a = create(client, {"task": "sum2", "params": {"first": 1, "second": 1}, "delay": "1h"})
+    b = create(client, {"task": "sum2", "params": {"first": 2, "second": 1}, "delay": "1h"})
+    paused = client.post("/tasks/pause", json={"ids": [a, b, "missing"]}).get_json()["results"]
+    assert paused[a]["success"] and paused[b]["success"] and not paused["missing"]["success"]
+    resumed = client.post("/tasks/resume", json={"ids": [a]}).get_json()["results"]
+    assert resumed[a]["success"] and task(client, a)["status"] == "scheduled"
+    assert task(client, b)["status"] == "paused"
+
+
+def test_cron_task_in_a_dst_zone_gets_its_next_fire_in_utc(client: Any) -> None:
+    task_id = create(client, {"url": "http://example.com/x", "cron": "30 2 * * *", "timezone": "America/New_York",
+                              "start_at": "2026-03-07T12:00:00Z"})
+    t = task(client, task_id)
+    # next fire from 2026-03-07 12:00 UTC is 02:30 EST on the 8th... which does not exist that day:
+    assert t["schedule"]["cron"] == "30 2 * * *"
+    assert t["next_run_datetime"] == "2026-03-08T07:30:00.000Z"
