@@ -86,3 +86,69 @@ class Client:
         response = self.conn.getresponse()
         raw = response.read()
         return response.status, json.loads(raw) if raw else None
+
+
+class Recorder:
+    """A local HTTP target on an event loop thread: records when each call arrives (by its
+    `i` query parameter) and answers after `delay_ms` (also a query parameter)."""
+
+    def __init__(self) -> None:
+        import asyncio
+        import threading
+
+        from aiohttp import web
+
+        self.arrivals: dict[str, float] = {}
+        self.count = 0
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        holder: dict[str, Any] = {}
+
+        async def handle(request: web.Request) -> web.Response:
+            now = time.time()
+            self.count += 1
+            key = request.query.get("i", "")
+            self.arrivals.setdefault(key, now)
+            delay = float(request.query.get("delay_ms", "0"))
+            if delay:
+                await asyncio.sleep(delay / 1000)
+            return web.json_response({"ok": True})
+
+        async def start() -> None:
+            app = web.Application()
+            app.router.add_route("*", "/{tail:.*}", handle)
+            runner = web.AppRunner(app, access_log=None)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0, backlog=4096)
+            await site.start()
+            holder["port"] = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            holder["runner"] = runner
+
+        def run() -> None:
+            asyncio.set_event_loop(self.loop)
+            self.loop.run_until_complete(start())
+            ready.set()
+            self.loop.run_forever()
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+        ready.wait(10)
+        self.url = f"http://127.0.0.1:{holder['port']}"
+        self._runner = holder["runner"]
+
+    def close(self) -> None:
+        import asyncio
+
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+def post_batch(client: Client, specs: list[dict[str, Any]]) -> list[str]:
+    ids: list[str] = []
+    for start in range(0, len(specs), 100):
+        status, body = client.request("POST", "/tasks/batch", {"tasks": specs[start : start + 100]})
+        if status != 201:
+            raise RuntimeError(f"batch refused: {status} {body}")
+        ids += body["ids"]
+    return ids

@@ -14,6 +14,7 @@ class AsyncRunner:
         self.loop = asyncio.new_event_loop()
         self._limit = concurrency
         self._sem: asyncio.Semaphore | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         self._thread = threading.Thread(target=self._run, name="event-loop", daemon=True)
         self._ready = threading.Event()
         self._thread.start()
@@ -30,14 +31,18 @@ class AsyncRunner:
 
     def submit(self, make: Callable[[], Coroutine[Any, Any, Any]], done: Callable[[Any], None]) -> None:
         """Run ``make()`` on the loop (at most ``concurrency`` at once); pass its value to ``done``."""
+        asyncio.run_coroutine_threadsafe(self._guarded(make, done), self.loop)
 
-        async def guarded() -> None:
-            assert self._sem is not None
-            async with self._sem:
-                value = await make()
-            done(value)
+    def start_here(self, make: Callable[[], Coroutine[Any, Any, Any]], done: Callable[[Any], None]) -> None:
+        """Like :meth:`submit`, called from the loop's own thread (no hop: used for timed starts)."""
+        self._tasks.add(task := self.loop.create_task(self._guarded(make, done)))
+        task.add_done_callback(self._tasks.discard)
 
-        asyncio.run_coroutine_threadsafe(guarded(), self.loop)
+    async def _guarded(self, make: Callable[[], Coroutine[Any, Any, Any]], done: Callable[[Any], None]) -> None:
+        assert self._sem is not None
+        async with self._sem:
+            value = await make()
+        done(value)
 
     def close(self, timeout: float = 5.0) -> None:
         async def shutdown() -> None:

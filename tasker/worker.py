@@ -200,22 +200,19 @@ class Worker:
             self._ack(task_type, done_receipts)
 
     def _start(self, run: store.ClaimedRun) -> None:
-        """Runs sent ahead of their time wait on the event loop until they are due."""
+        """Runs sent ahead of their time wait on the event loop until they are due. Shortly
+        before, the tasker checks that their task was not cancelled or paused meanwhile; at the
+        due instant an async handler starts right on the loop (no thread hop: precision)."""
         due = run.due_at or run.scheduled_for
         delay = (due - utcnow()).total_seconds()
-        if delay > 0.0005:
-            loop = self.aio.loop
-            loop.call_soon_threadsafe(
-                lambda: loop.call_at(loop.time() + (due - utcnow()).total_seconds(), self._launch_held, run)
-            )
-        else:
+        if delay <= 0.0005:
             self._launch(run)
+            return
+        loop = self.aio.loop
+        check_in = max(0.0, delay - 0.05)
+        loop.call_soon_threadsafe(lambda: loop.call_later(check_in, self.pool.submit, self._check_held, run))
 
-    def _launch_held(self, run: store.ClaimedRun) -> None:
-        """A run that waited for its time: its task may have been cancelled or paused since."""
-        self.pool.submit(self._check_then_launch, run)
-
-    def _check_then_launch(self, run: store.ClaimedRun) -> None:
+    def _check_held(self, run: store.ClaimedRun) -> None:
         try:
             with transaction(self.engine) as conn:
                 dropped = store.drop_if_unwanted(conn, run.run_id, self.id)
@@ -225,16 +222,30 @@ class Worker:
             log_event(log, logging.INFO, "not run: its task was cancelled or paused while it waited",
                       action="dropped", task_id=run.task_id, run_id=run.run_id, worker=self.id)
             self._finish([run.run_id])
-        else:
-            self._launch(run)
+            return
+        loop = self.aio.loop
+        due = run.due_at or run.scheduled_for
+
+        def at_due() -> None:
+            if self._is_async(run):
+                self.aio.start_here(lambda: execute_async(self.handlers, run), self.results.put)
+            else:
+                self.pool.submit(self._execute, run)
+
+        def schedule() -> None:
+            loop.call_at(loop.time() + (due - utcnow()).total_seconds(), at_due)
+
+        loop.call_soon_threadsafe(schedule)
+
+    def _is_async(self, run: store.ClaimedRun) -> bool:
+        try:
+            return self.handlers.get(run.task_type).is_async
+        except Exception:  # unknown or broken handler: execute() records why
+            return False
 
     def _launch(self, run: store.ClaimedRun) -> None:
         """Async handlers (HTTP) go to the event loop, hundreds at once; others to the pool."""
-        try:
-            is_async = self.handlers.get(run.task_type).is_async
-        except Exception:  # unknown or broken handler: execute() records why
-            is_async = False
-        if is_async:
+        if self._is_async(run):
             self.aio.submit(lambda: execute_async(self.handlers, run), self.results.put)
         else:
             self.pool.submit(self._execute, run)
