@@ -69,19 +69,24 @@ def _parse(body: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
             "retry_policy": _retry_policy(body), "client_name": name}
 
 
-def _create(spec: dict[str, Any], now: dt.datetime) -> tuple[str, str, str]:
+def _create_all(specs: list[dict[str, Any]], now: dt.datetime) -> list[tuple[str, str, str]]:
+    """Store every spec in one transaction: all or nothing."""
     svc = services()
-    cid = svc.client_id(spec["client_name"])
-    assert cid is not None
-    task_id, run_id = new_id(), new_id()
-    sched: schedules.Schedule = spec["schedule"]
+    client_ids = {spec["client_name"]: svc.client_id(spec["client_name"]) for spec in specs}
+    created = []
     with transaction(svc.engine) as conn:
-        status = store.create_task(
-            conn, task_id=task_id, run_id=run_id, client_id=cid, task_type=spec["task_type"],
-            params=spec["params"], retry_policy=spec["retry_policy"],
-            schedule=None if sched.kind == "now" else sched.to_json(), first_due=spec["first_due"], now=now,
-        )
-    return task_id, run_id, status
+        for spec in specs:
+            task_id, run_id = new_id(), new_id()
+            sched: schedules.Schedule = spec["schedule"]
+            cid = client_ids[spec["client_name"]]
+            assert cid is not None
+            status = store.create_task(
+                conn, task_id=task_id, run_id=run_id, client_id=cid, task_type=spec["task_type"],
+                params=spec["params"], retry_policy=spec["retry_policy"],
+                schedule=None if sched.kind == "now" else sched.to_json(), first_due=spec["first_due"], now=now,
+            )
+            created.append((task_id, run_id, status))
+    return created
 
 
 def _kick(spec: dict[str, Any], run_id: str, status: str) -> None:
@@ -93,7 +98,7 @@ def _kick(spec: dict[str, Any], run_id: str, status: str) -> None:
 def create() -> Any:
     now = utcnow()
     spec = _parse(json_object(), now)
-    task_id, run_id, status = _create(spec, now)
+    [(task_id, run_id, status)] = _create_all([spec], now)
     _kick(spec, run_id, status)
     when = "now" if status != "scheduled" else f"at {iso(spec['first_due'])}"
     response = jsonify({"id": task_id, "message": f"task created; it runs {when}", "status": status,
@@ -119,7 +124,7 @@ def create_batch() -> Any:
             specs.append(_parse(item, now))
         except ValidationError as exc:
             raise ValidationError(f"tasks[{i}]: {exc}") from None
-    created = [_create(spec, now) for spec in specs]
+    created = _create_all(specs, now)
     for spec, (_, run_id, status) in zip(specs, created, strict=True):
         _kick(spec, run_id, status)
     return jsonify({"ids": [c[0] for c in created], "message": f"{len(created)} tasks created"}), 201
