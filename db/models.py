@@ -86,6 +86,9 @@ class Task(Base):
     __table_args__ = (
         CheckConstraint(_in("status", TaskStatus), name="status"),
         Index("ix_tasks_client_seq", "client_id", "seq"),
+        # newest-first listing of everyone's tasks (GET /tasks, /jobs); status is deliberately
+        # not indexed so status updates stay HOT
+        Index("ix_tasks_seq", "seq"),
         # room on each page so the status updates of a task are HOT (no new index entries)
         {"postgresql_with": {"fillfactor": "70"}},
     )
