@@ -278,17 +278,20 @@ class Worker:
         if item.succeeded:
             return store.RunOutcome(run.run_id, run.attempt, "succeeded", item.result, None,
                                     item.started_at, item.finished_at,
-                                    http_status=item.http_status, response_excerpt=item.response_excerpt)
+                                    http_status=item.http_status, response_excerpt=item.response_excerpt,
+                                    scheduled=run.scheduled)
         policy = RetryPolicy.from_json(run.retry_policy, self.default_policy)
         decision = decide_retry(Outcome(False, item.retryable, item.retry_after_s), policy, run.attempt)
         if decision is None:
             return store.RunOutcome(run.run_id, run.attempt, "failed", item.result, item.error,
                                     item.started_at, item.finished_at,
-                                    http_status=item.http_status, response_excerpt=item.response_excerpt)
+                                    http_status=item.http_status, response_excerpt=item.response_excerpt,
+                                    scheduled=run.scheduled)
         retry_at = item.finished_at + dt.timedelta(seconds=decision.delay_s)
         return store.RunOutcome(run.run_id, run.attempt, "retry", item.result, item.error,
                                 item.started_at, item.finished_at, retry_at,
-                                http_status=item.http_status, response_excerpt=item.response_excerpt)
+                                http_status=item.http_status, response_excerpt=item.response_excerpt,
+                                scheduled=run.scheduled)
 
     def _record(self, batch: list[Executed]) -> None:
         outcomes = [self._decide(item) for item in batch]

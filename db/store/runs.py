@@ -49,7 +49,7 @@ _CLAIM = text(
         FROM u WHERE prev_status = 'running'
     )
     SELECT u.id, u.task_id, u.task_type, u.attempt, u.scheduled_for, u.due_at, u.started_at,
-           u.prev_status, t.params, t.retry_policy
+           u.prev_status, t.params, t.retry_policy, t.schedule IS NOT NULL AS scheduled
     FROM u JOIN tasks t ON t.id = u.task_id
     """
 )
@@ -67,6 +67,8 @@ class ClaimedRun:
     started_at: dt.datetime
     #: the previous holder's lease had expired (that attempt was recorded as lost)
     reclaimed: bool
+    #: its task has a schedule (it may have further fires)
+    scheduled: bool = False
     #: not to be executed before this (its fire time, or the time of its retry)
     due_at: dt.datetime | None = None
 
@@ -78,6 +80,7 @@ def claim_runs(conn: Connection, run_ids: list[str], worker: str, lease_s: int) 
             run_id=r.id, task_id=r.task_id, task_type=r.task_type, attempt=r.attempt,
             params=r.params, retry_policy=r.retry_policy, scheduled_for=r.scheduled_for,
             started_at=r.started_at, due_at=r.due_at, reclaimed=r.prev_status == "running",
+            scheduled=r.scheduled,
         )
         for r in rows
     ]
@@ -96,6 +99,8 @@ class RunOutcome:
     retry_at: dt.datetime | None = None
     http_status: int | None = None
     response_excerpt: str | None = None
+    #: its task has a schedule: look for a further fire before calling it finished
+    scheduled: bool = False
 
 
 _RECORD = text(
@@ -105,9 +110,9 @@ _RECORD = text(
             CAST(:run_ids AS text[]), CAST(:attempts AS int[]), CAST(:decisions AS text[]),
             CAST(:results AS text[]), CAST(:errors AS text[]), CAST(:started AS timestamptz[]),
             CAST(:finished AS timestamptz[]), CAST(:retry_at AS timestamptz[]),
-            CAST(:http_status AS int[]), CAST(:excerpts AS text[])
+            CAST(:http_status AS int[]), CAST(:excerpts AS text[]), CAST(:scheduled AS boolean[])
         ) AS o(run_id, attempt, decision, result, error, started_at, finished_at, retry_at,
-               http_status, excerpt)
+               http_status, excerpt, scheduled)
     ),
     ru AS (
         UPDATE runs SET
@@ -123,7 +128,7 @@ _RECORD = text(
         WHERE runs.id = o.run_id AND runs.status = 'running' AND runs.attempt = o.attempt
           AND runs.worker_id = :worker
         RETURNING runs.id, runs.task_id, runs.task_type, o.attempt, o.decision, o.result, o.error,
-                  o.started_at, o.finished_at, o.retry_at, o.http_status, o.excerpt
+                  o.started_at, o.finished_at, o.retry_at, o.http_status, o.excerpt, o.scheduled
     ),
     at AS (
         INSERT INTO attempts (run_id, task_id, attempt, worker_id, outcome, started_at,
@@ -147,7 +152,8 @@ _RECORD = text(
         -- a periodic task with a further fire waiting stays scheduled
         LEFT JOIN LATERAL (
             SELECT r2.id FROM runs r2
-            WHERE r2.task_id = ru.task_id AND r2.id <> ru.id AND r2.status IN ('pending', 'dispatched')
+            WHERE ru.scheduled AND r2.task_id = ru.task_id AND r2.id <> ru.id
+              AND r2.status IN ('pending', 'dispatched')
             LIMIT 1
         ) nx ON true
         WHERE tasks.id = ru.task_id
@@ -194,6 +200,7 @@ def record_outcomes(conn: Connection, worker: str, outcomes: list[RunOutcome]) -
             "retry_at": [o.retry_at for o in outcomes],
             "http_status": [o.http_status for o in outcomes],
             "excerpts": [o.response_excerpt for o in outcomes],
+            "scheduled": [o.scheduled for o in outcomes],
         },
     ).all()
     return {r.id for r in rows}
