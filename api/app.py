@@ -11,7 +11,7 @@ from api import errors
 from api.background import BackgroundDispatcher
 from api.routes import health, seed, tasks
 from api.services import Services
-from core import catalogue
+from core import catalogue, httpspec
 from core.dispatch import Dispatcher
 from core.settings import Settings
 from core.sqs import Transport, make_client
@@ -27,6 +27,7 @@ def create_app(
 ) -> Flask:
     settings = settings or Settings.from_env().with_runtime()
     catalogue.load_task_modules(settings.task_module_list)
+    httpspec.configure(settings.http_timeout_max_s)
     if engine is None:
         engine = make_engine(
             settings.require_database(), pool_size=settings.api_threads + 2, max_overflow=4, pre_ping=False

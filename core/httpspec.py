@@ -18,7 +18,13 @@ MAX_HEADER_BYTES = 8192
 #: headers Tasker sets itself on every call; a task may not override them
 RESERVED = ("tasker-task-id", "tasker-run-id", "tasker-attempt", "idempotency-key", "content-length", "host")
 DEFAULT_TIMEOUT_S = 30.0
-MAX_TIMEOUT_S = 300.0
+#: the longest timeout a task may ask for (TASKER_HTTP_TIMEOUT_MAX_S; see configure)
+_limits = {"max_timeout_s": 300.0}
+
+
+def configure(max_timeout_s: float) -> None:
+    """Apply the operator's cap on per-task timeouts (called once per process)."""
+    _limits["max_timeout_s"] = max_timeout_s
 
 
 def validate(params: Any) -> dict[str, Any]:
@@ -63,9 +69,10 @@ def validate(params: Any) -> dict[str, Any]:
             raise ValidationError(f"header {name!r} is set by Tasker and cannot be given")
         if any(c in name + headers[name] for c in "\r\n"):
             raise ValidationError(f"header {name!r} contains a line break")
-    timeout = params.get("timeout_s", DEFAULT_TIMEOUT_S)
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= MAX_TIMEOUT_S:
-        raise ValidationError(f"param 'timeout_s' of http must be a number of seconds in (0, {MAX_TIMEOUT_S:g}]")
+    cap = _limits["max_timeout_s"]
+    timeout = params.get("timeout_s", min(DEFAULT_TIMEOUT_S, cap))
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= cap:
+        raise ValidationError(f"param 'timeout_s' of http must be a number of seconds in (0, {cap:g}]")
     codes = params.get("success_codes")
     if codes is not None and (
         not isinstance(codes, list)

@@ -108,3 +108,18 @@ def test_bad_http_specs_are_refused_with_400(client: Any) -> None:
         response = client.post("/process", json={"task": "http", "client_name": "sh", "params": params})
         assert response.status_code == 400, params
         assert needle in response.get_json()["error"]["message"], (params, response.get_json())
+
+
+def test_http_timeout_is_capped_by_the_operator_setting(settings: Any, engine: Any) -> None:
+    import dataclasses
+
+    from api.app import create_app
+    from core import httpspec
+
+    try:
+        client = create_app(dataclasses.replace(settings, http_timeout_max_s=10), engine=engine).test_client()
+        response = client.post("/process", json={"task": "http", "client_name": "sh",
+                                                 "params": {"url": "http://example.com", "timeout_s": 11}})
+        assert response.status_code == 400 and "(0, 10]" in response.get_json()["error"]["message"]
+    finally:
+        httpspec.configure(settings.http_timeout_max_s)
