@@ -4,6 +4,7 @@ Service shapes, plus built-in tasks)."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 from flask import Blueprint, jsonify, redirect, request
@@ -21,6 +22,11 @@ from db.engine import transaction
 from db.store import tasks as store
 
 bp = Blueprint("tasks", __name__)
+log = logging.getLogger("tasker.api")
+
+
+def _log(action: str, task_id: str, message: str, **fields: Any) -> None:
+    log.info(message, extra={"action": action, "task_id": task_id, **fields})
 
 HTTP_FIELDS = ("url", "method", "headers", "body", "post_data", "timeout_s", "success_codes")
 OTHER_FIELDS = ("task", "params", "client_name", "retries", "retry_base_s", "retry_max_s")
@@ -86,6 +92,9 @@ def _create_all(specs: list[dict[str, Any]], now: dt.datetime) -> list[tuple[str
                 schedule=None if sched.kind == "now" else sched.to_json(), first_due=spec["first_due"], now=now,
             )
             created.append((task_id, run_id, status))
+    for spec, (task_id, run_id, status) in zip(specs, created, strict=True):
+        _log("created", task_id, "task created", task_type=spec["task_type"], run_id=run_id, status=status,
+             client=spec["client_name"], due=iso(spec["first_due"]))
     return created
 
 
@@ -195,6 +204,7 @@ def cancel(task_id: str) -> Any:
         before = store.cancel(conn, task_id)
     if before is None:
         raise Conflict(f"task {task_id} already finished ({row['status']}); there is nothing to cancel")
+    _log("cancelled", task_id, "task cancelled", was=before)
     return jsonify({"id": task_id, "status": "cancelled", "message": f"cancelled (it was {before})"})
 
 
@@ -204,6 +214,7 @@ def _pause(task_id: str) -> dict[str, Any]:
         ok = store.pause(conn, task_id)
     if not ok:
         raise Conflict(f"task {task_id} is {row['status']}; only scheduled, queued, held or running tasks can be paused")
+    _log("paused", task_id, "task paused")
     return {"id": task_id, "status": "paused"}
 
 
@@ -222,6 +233,7 @@ def _resume(task_id: str) -> dict[str, Any]:
             due = last if last > now else sched.after_downtime(last, now, svc.settings.misfire_grace_s, 0)
         run_id = new_id()
         store.resume(conn, task_id, row["task_type"], run_id, due, now)
+    _log("resumed", task_id, "task resumed", due=iso(due))
     if due is not None and due <= now + dt.timedelta(milliseconds=500) and row["schedule"] is None:
         svc.dispatcher.submit(row["task_type"], run_id)
     return {"id": task_id, "status": "scheduled" if due else "completed", "next_run_datetime": iso(due)}
@@ -312,6 +324,7 @@ def modify(task_id: str) -> Any:
         )
     if not ok:
         raise Conflict(f"task {task_id} changed state meanwhile; read it again and retry")
+    _log("modified", task_id, "task modified", due=iso(due))
     return jsonify(task_json(_load(task_id)))
 
 
@@ -324,6 +337,7 @@ def retry(task_id: str) -> Any:
     if not ok:
         raise Conflict(f"task {task_id} is {row['status']}; only failed tasks can be retried")
     services().dispatcher.submit(row["task_type"], run_id)
+    _log("retried", task_id, "failed task queued again", run_id=run_id)
     return jsonify({"id": task_id, "status": "queued", "message": "running it again"}), 202
 
 
