@@ -27,7 +27,7 @@ def create_app(
 ) -> Flask:
     settings = settings or Settings.from_env().with_runtime()
     catalogue.load_task_modules(settings.task_module_list)
-    httpspec.configure(settings.http_timeout_max_s)
+    httpspec.configure(settings.http_timeout_max_s, settings.http_allow)
     if engine is None:
         engine = make_engine(
             settings.require_database(), pool_size=settings.api_threads + 2, max_overflow=4, pre_ping=False

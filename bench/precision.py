@@ -52,7 +52,7 @@ def main() -> None:
     target = Recorder()
     results = []
     try:
-        with tasker_up() as runtime:
+        with tasker_up({"TASKER_HTTP_ALLOW": "127.0.0.1"}) as runtime:  # the target is local
             for i in range(args.runs):
                 r = one_run(runtime["api_url"], target, args.tasks, args.spread, args.ahead, f"r{i}")
                 results.append(r)

@@ -63,7 +63,7 @@ def main() -> None:
     target = Recorder()
     results = []
     try:
-        with tasker_up() as runtime:
+        with tasker_up({"TASKER_HTTP_ALLOW": "127.0.0.1"}) as runtime:  # the target is local
             conn = psycopg2.connect(runtime["database_url"])
             conn.autocommit = True
             t0 = time.perf_counter()

@@ -7,7 +7,7 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
-from core import catalogue
+from core import catalogue, ssrf
 from core.errors import ValidationError
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
@@ -20,11 +20,13 @@ RESERVED = ("tasker-task-id", "tasker-run-id", "tasker-attempt", "idempotency-ke
 DEFAULT_TIMEOUT_S = 30.0
 #: the longest timeout a task may ask for (TASKER_HTTP_TIMEOUT_MAX_S; see configure)
 _limits = {"max_timeout_s": 300.0}
+_allow = {"allow": ssrf.Allow()}
 
 
-def configure(max_timeout_s: float) -> None:
-    """Apply the operator's cap on per-task timeouts (called once per process)."""
+def configure(max_timeout_s: float, allow: str = "") -> None:
+    """Apply the operator's cap on per-task timeouts and the SSRF allow list (once per process)."""
     _limits["max_timeout_s"] = max_timeout_s
+    _allow["allow"] = ssrf.Allow.parse(allow)
 
 
 def validate(params: Any) -> dict[str, Any]:
@@ -42,6 +44,10 @@ def validate(params: Any) -> dict[str, Any]:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError("param 'url' of http must be an absolute http:// or https:// URL")
+    try:
+        ssrf.check_url_literal(url, _allow["allow"])
+    except ssrf.BlockedDestination as exc:
+        raise ValidationError(str(exc)) from None
     if "body" in params and "post_data" in params:
         raise ValidationError("give either 'body' or 'post_data' (a JSON POST), not both")
     method = params.get("method")

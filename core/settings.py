@@ -47,6 +47,7 @@ OPTIONS: dict[str, Option] = {
     "worker_concurrency": Option("TASKER_WORKER_CONCURRENCY", 32, int, "Tasks one tasker process executes at once."),
     "http_concurrency": Option("TASKER_HTTP_CONCURRENCY", 200, int, "HTTP calls one tasker process keeps in flight at once."),
     "http_timeout_max_s": Option("TASKER_HTTP_TIMEOUT_MAX_S", 300.0, float, "Longest timeout_s an HTTP task may ask for (the default is 30 s)."),
+    "http_allow": Option("TASKER_HTTP_ALLOW", "", str, "CIDRs and host names HTTP tasks may call although they are loopback, private or otherwise internal."),
     "http_excerpt_bytes": Option("TASKER_HTTP_EXCERPT_BYTES", 65536, int, "How much of each HTTP response body is kept with its attempt."),
     "queues": Option("TASKER_QUEUES", "", str, "Comma-separated task types a tasker consumes (empty: all)."),
     "queue_window": Option("TASKER_QUEUE_WINDOW", 2000, int, "Most runs of one type waiting on SQS at once; the rest of the backlog waits in PostgreSQL."),
@@ -88,6 +89,7 @@ class Settings:
     worker_concurrency: int = 32
     http_concurrency: int = 200
     http_timeout_max_s: float = 300.0
+    http_allow: str = ""
     http_excerpt_bytes: int = 65536
     queues: str = ""
     queue_window: int = 2000

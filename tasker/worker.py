@@ -68,7 +68,7 @@ class Worker:
         self.default_policy = RetryPolicy(settings.retries, settings.retry_base_s, settings.retry_max_s)
         self.pool = ThreadPoolExecutor(settings.worker_concurrency, thread_name_prefix="exec")
         self.aio = AsyncRunner(settings.http_concurrency)
-        http_task.configure(settings.http_excerpt_bytes)
+        http_task.configure(settings.http_excerpt_bytes, settings.http_allow)
         self.results: queue.Queue[Executed] = queue.Queue()
         self.stopping = threading.Event()
         self._lock = threading.Lock()

@@ -116,6 +116,7 @@ def settings(database_url: str, sqs_server: LocalSQS, tmp_path: Path) -> Setting
         retry_max_s=0.5,
         worker_concurrency=8,
         task_modules=PLUGINS,
+        http_allow="127.0.0.0/8",  # the tests' HTTP targets listen on loopback
     )
 
 

@@ -11,30 +11,53 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import ipaddress
 import json
+import socket
 import time
 from typing import Any
 
 import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import ThreadedResolver
 
-from core import __version__
+from core import __version__, ssrf
 from tasker.execute import Report, RunContext
 
 #: response headers kept in the attempt's result
 KEPT_HEADERS = ("content-type", "content-length", "location", "retry-after", "etag", "date")
-_config = {"excerpt_bytes": 65536}
+_config: dict[str, Any] = {"excerpt_bytes": 65536, "allow": ssrf.Allow()}
 _session: aiohttp.ClientSession | None = None
 
 
-def configure(excerpt_bytes: int) -> None:
+def configure(excerpt_bytes: int, allow: str = "") -> None:
     _config["excerpt_bytes"] = excerpt_bytes
+    _config["allow"] = ssrf.Allow.parse(allow)
+
+
+class GuardedResolver(AbstractResolver):
+    """Resolves a name and refuses it if any of its addresses is blocked; the connection then
+    goes to the addresses checked here, so a second lookup cannot swap them (DNS rebinding)."""
+
+    def __init__(self) -> None:
+        self._inner = ThreadedResolver()
+
+    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        results = await self._inner.resolve(host, port, family)
+        for result in results:
+            ssrf.check(host, ipaddress.ip_address(result["host"]), _config["allow"])
+        return results
+
+    async def close(self) -> None:
+        await self._inner.close()
 
 
 async def _get_session() -> aiohttp.ClientSession:
     global _session
     if _session is None or _session.closed:
         _session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=60),
+            # no DNS cache: every attempt resolves (and checks) again
+            connector=aiohttp.TCPConnector(limit=0, use_dns_cache=False, resolver=GuardedResolver()),
             auto_decompress=True,
             cookie_jar=aiohttp.DummyCookieJar(),
         )
@@ -88,6 +111,10 @@ async def run(params: dict[str, Any], ctx: RunContext) -> Report:
     })
     data = _body(params, headers)
     timeout = params.get("timeout_s", 30.0)
+    try:  # literal addresses never reach the resolver
+        ssrf.check_url_literal(params["url"], _config["allow"])
+    except ssrf.BlockedDestination as exc:
+        return Report(False, error=str(exc), retryable=False)
     session = await _get_session()
     started = time.perf_counter()
     try:
@@ -103,6 +130,12 @@ async def run(params: dict[str, Any], ctx: RunContext) -> Report:
         return Report(False, error=f"timed out after {timeout:g}s", retryable=True)
     except asyncio.CancelledError:
         raise
+    except ssrf.BlockedDestination as exc:
+        return Report(False, error=str(exc), retryable=False)
+    except aiohttp.ClientConnectorError as exc:
+        if isinstance(exc.os_error, ssrf.BlockedDestination):
+            return Report(False, error=str(exc.os_error), retryable=False)
+        return Report(False, error=f"connection failed: {type(exc).__name__}: {exc}", retryable=True)
     except (aiohttp.ClientError, OSError, ValueError) as exc:
         return Report(False, error=f"connection failed: {type(exc).__name__}: {exc}", retryable=True)
     latency_ms = round((time.perf_counter() - started) * 1000, 1)

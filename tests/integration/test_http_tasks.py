@@ -123,3 +123,23 @@ def test_http_timeout_is_capped_by_the_operator_setting(settings: Any, engine: A
         assert response.status_code == 400 and "(0, 10]" in response.get_json()["error"]["message"]
     finally:
         httpspec.configure(settings.http_timeout_max_s)
+
+
+def test_a_name_resolving_to_a_blocked_address_fails_the_attempt_without_retry(
+    client: Any, threads: Any, target: Any, engine: Any
+) -> None:
+    threads.worker(http_allow="")  # this tasker allows nothing internal
+    threads.controller()
+    port = target.url.rsplit(":", 1)[1]
+    rid = submit(client, "http", {"url": f"http://localhost:{port}/ok"}, retries=3)["rid"]
+    item = wait_for(lambda: completed(client, rid), what="the blocked attempt")
+    assert item["status"] == "failed" and "blocked destination" in item["error"]
+    assert attempts(engine, rid) == [(1, "failed", None)]
+    assert target.arrivals_for("/ok") == []
+
+
+def test_a_literal_internal_address_is_refused_at_submit_time(client: Any) -> None:
+    response = client.post("/process", json={"task": "http", "client_name": "sh",
+                                             "params": {"url": "http://169.254.169.254/latest/meta-data/"}})
+    assert response.status_code == 400
+    assert "blocked destination" in response.get_json()["error"]["message"]
