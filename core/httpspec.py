@@ -11,7 +11,9 @@ from core import catalogue, ssrf
 from core.errors import ValidationError
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
-FIELDS = ("url", "method", "headers", "body", "post_data", "timeout_s", "success_codes")
+FIELDS = ("url", "method", "headers", "body", "post_data", "timeout_s", "success_codes", "follow_redirects")
+#: redirects followed at most, when a task asks to follow them (each hop is checked again)
+MAX_REDIRECTS = 5
 MAX_URL = 2048
 MAX_HEADERS = 50
 MAX_HEADER_BYTES = 8192
@@ -94,6 +96,11 @@ def validate(params: Any) -> dict[str, Any]:
         out["body"] = body
     if codes:
         out["success_codes"] = sorted(set(codes))
+    follow = params.get("follow_redirects", False)
+    if not isinstance(follow, bool):
+        raise ValidationError("param 'follow_redirects' of http must be true or false")
+    if follow:
+        out["follow_redirects"] = True
     return out
 
 

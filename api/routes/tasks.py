@@ -28,7 +28,7 @@ log = logging.getLogger("tasker.api")
 def _log(action: str, task_id: str, message: str, **fields: Any) -> None:
     log.info(message, extra={"action": action, "task_id": task_id, **fields})
 
-HTTP_FIELDS = ("url", "method", "headers", "body", "post_data", "timeout_s", "success_codes")
+HTTP_FIELDS = httpspec.FIELDS
 OTHER_FIELDS = ("task", "params", "client_name", "retries", "retry_base_s", "retry_max_s")
 ALL_FIELDS = OTHER_FIELDS + HTTP_FIELDS + schedules.FIELDS
 

@@ -4,7 +4,8 @@ Every call carries ``User-Agent: Tasker/<version>``, ``Tasker-Task-Id``, ``Taske
 ``Tasker-Attempt`` and an ``Idempotency-Key`` that is the same for every attempt of one run.
 Success is a 2xx (or one of the task's ``success_codes``). Connection errors, timeouts, 5xx,
 408 and 429 are worth retrying (``Retry-After`` is honoured); other answers are final.
-Redirects are not followed.
+Redirects are not followed unless the task asks (``follow_redirects``); then every hop is
+checked by the SSRF guard again, at most five.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ import json
 import socket
 import time
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
 from core import __version__, ssrf
+from core.httpspec import MAX_REDIRECTS
 from tasker.execute import Report, RunContext
 
 #: response headers kept in the attempt's result
@@ -117,15 +120,32 @@ async def run(params: dict[str, Any], ctx: RunContext) -> Report:
         return Report(False, error=str(exc), retryable=False)
     session = await _get_session()
     started = time.perf_counter()
+    method, url = params["method"], params["url"]
+    follow = params.get("follow_redirects", False)
+    deadline = aiohttp.ClientTimeout(total=timeout)
     try:
-        async with session.request(
-            params["method"], params["url"], headers=headers, data=data,
-            timeout=aiohttp.ClientTimeout(total=timeout), allow_redirects=False,
-        ) as response:
-            raw = await response.content.read(_config["excerpt_bytes"])
-            status = response.status
-            kept = {k: response.headers[k] for k in KEPT_HEADERS if k in response.headers}
-            retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+        for hop in range(MAX_REDIRECTS + 1):
+            async with session.request(
+                method, url, headers=headers, data=data, timeout=deadline, allow_redirects=False,
+            ) as response:
+                location = response.headers.get("Location")
+                if follow and response.status in (301, 302, 303, 307, 308) and location:
+                    if hop == MAX_REDIRECTS:
+                        return Report(False, error=f"more than {MAX_REDIRECTS} redirects", retryable=False,
+                                      http_status=response.status)
+                    url = urljoin(url, location)
+                    if urlsplit(url).scheme not in ("http", "https"):
+                        return Report(False, error=f"redirect to a non-HTTP URL: {url}", retryable=False)
+                    ssrf.check_url_literal(url, _config["allow"])  # names are checked by the resolver
+                    if response.status == 303 or (response.status in (301, 302) and method == "POST"):
+                        method, data = "GET", None
+                        headers.pop("Content-Type", None)
+                    continue
+                raw = await response.content.read(_config["excerpt_bytes"])
+                status = response.status
+                kept = {k: response.headers[k] for k in KEPT_HEADERS if k in response.headers}
+                retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+                break
     except TimeoutError:
         return Report(False, error=f"timed out after {timeout:g}s", retryable=True)
     except asyncio.CancelledError:

@@ -143,3 +143,29 @@ def test_a_literal_internal_address_is_refused_at_submit_time(client: Any) -> No
                                              "params": {"url": "http://169.254.169.254/latest/meta-data/"}})
     assert response.status_code == 400
     assert "blocked destination" in response.get_json()["error"]["message"]
+
+
+def test_redirects_are_not_followed_unless_asked(client: Any, threads: Any, target: Any) -> None:
+    threads.worker()
+    rid = submit(client, "http", {"url": target.url + "/redirect?to=/ok", "success_codes": [302]})["rid"]
+    item = wait_for(lambda: completed(client, rid), what="the redirect answer")
+    assert item["status"] == "completed" and item["result"]["status_code"] == 302
+    assert target.arrivals_for("/ok") == []
+
+
+def test_followed_redirects_are_capped_at_five_hops(client: Any, threads: Any, target: Any) -> None:
+    threads.worker()
+    ok = submit(client, "http", {"url": target.url + "/chain/5", "follow_redirects": True})["rid"]
+    too_many = submit(client, "http", {"url": target.url + "/chain/7", "follow_redirects": True}, retries=3)["rid"]
+    assert wait_for(lambda: completed(client, ok), what="five hops")["result"]["status_code"] == 200
+    failed = wait_for(lambda: completed(client, too_many), what="too many hops")
+    assert failed["status"] == "failed" and "more than 5 redirects" in failed["error"]
+
+
+def test_every_redirect_hop_is_checked_by_the_ssrf_guard(client: Any, threads: Any, target: Any, engine: Any) -> None:
+    threads.worker()
+    rid = submit(client, "http", {"url": target.url + "/redirect?to=http://169.254.169.254/latest/meta-data/",
+                                  "follow_redirects": True}, retries=3)["rid"]
+    item = wait_for(lambda: completed(client, rid), what="the blocked hop")
+    assert item["status"] == "failed" and "blocked destination" in item["error"]
+    assert attempts(engine, rid) == [(1, "failed", None)]

@@ -6,6 +6,8 @@ Paths:
   /fail/<n>/<key>          503 for the first <n> calls with this key, then 200
   /ratelimit/<key>         429 with Retry-After: 1 on the first call with this key, then 200
   /slow/<ms>               waits <ms> milliseconds, then 200
+  /redirect?to=<url>       302 to <url>
+  /chain/<n>               <n> redirects in a row, then 200
 """
 
 from __future__ import annotations
@@ -90,6 +92,12 @@ class Target:
             return (503, {}, {"try": count}) if count <= int(parts[1]) else (200, {}, {"try": count})
         if parts[0] == "ratelimit":
             return (429, {"Retry-After": "1"}, {}) if count == 1 else (200, {}, {"try": count})
+        if parts[0] == "redirect":  # /redirect?to=<url or path>
+            to = path.split("to=", 1)[1] if "to=" in path else "/ok"
+            return 302, {"Location": to}, {}
+        if parts[0] == "chain":  # /chain/<n>: n redirects, then 200
+            n = int(parts[1])
+            return (302, {"Location": f"/chain/{n - 1}"}, {}) if n > 0 else (200, {}, {"end": True})
         if parts[0] == "slow":
             time.sleep(int(parts[1]) / 1000)
             return 200, {}, {"slept_ms": int(parts[1])}
