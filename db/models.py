@@ -52,6 +52,11 @@ class Client(Base):
     id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     role: Mapped[str] = mapped_column(String(20), server_default="client")
+    #: keys the HMAC of every HTTP call made for this client (core.signing)
+    signing_secret: Mapped[str] = mapped_column(
+        # 64 hex characters from two random UUIDs, written as PostgreSQL renders it
+        Text, server_default=text("replace(((gen_random_uuid())::text || (gen_random_uuid())::text), '-'::text, ''::text)")
+    )
     created_at: Mapped[dt.datetime] = mapped_column(TZ, server_default=NOW)
 
     __table_args__ = (CheckConstraint("role IN ('client', 'admin')", name="role"),)

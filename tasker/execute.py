@@ -30,6 +30,8 @@ class RunContext:
     task_id: str
     run_id: str
     attempt: int
+    #: the client's secret for signing outbound calls (core.signing)
+    signing_secret: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,7 +90,7 @@ class Handlers:
 
 def _args(handler: Handler, run: ClaimedRun) -> tuple[Any, ...]:
     if handler.wants_context:
-        return (run.params, RunContext(run.task_id, run.run_id, run.attempt))
+        return (run.params, RunContext(run.task_id, run.run_id, run.attempt, run.signing_secret))
     return (run.params,)
 
 

@@ -49,8 +49,9 @@ _CLAIM = text(
         FROM u WHERE prev_status = 'running'
     )
     SELECT u.id, u.task_id, u.task_type, u.attempt, u.scheduled_for, u.due_at, u.started_at,
-           u.prev_status, t.params, t.retry_policy, t.schedule IS NOT NULL AS scheduled
-    FROM u JOIN tasks t ON t.id = u.task_id
+           u.prev_status, t.params, t.retry_policy, t.schedule IS NOT NULL AS scheduled,
+           CASE WHEN t.task_type = 'http' THEN c.signing_secret END AS signing_secret
+    FROM u JOIN tasks t ON t.id = u.task_id JOIN clients c ON c.id = t.client_id
     """
 )
 
@@ -69,6 +70,8 @@ class ClaimedRun:
     reclaimed: bool
     #: its task has a schedule (it may have further fires)
     scheduled: bool = False
+    #: the client's signing secret, for HTTP tasks
+    signing_secret: str | None = None
     #: not to be executed before this (its fire time, or the time of its retry)
     due_at: dt.datetime | None = None
 
@@ -80,7 +83,7 @@ def claim_runs(conn: Connection, run_ids: list[str], worker: str, lease_s: int) 
             run_id=r.id, task_id=r.task_id, task_type=r.task_type, attempt=r.attempt,
             params=r.params, retry_policy=r.retry_policy, scheduled_for=r.scheduled_for,
             started_at=r.started_at, due_at=r.due_at, reclaimed=r.prev_status == "running",
-            scheduled=r.scheduled,
+            scheduled=r.scheduled, signing_secret=r.signing_secret,
         )
         for r in rows
     ]

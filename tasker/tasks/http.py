@@ -23,7 +23,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
-from core import __version__, ssrf
+from core import __version__, signing, ssrf
 from core.httpspec import MAX_REDIRECTS
 from tasker.execute import Report, RunContext
 
@@ -113,6 +113,8 @@ async def run(params: dict[str, Any], ctx: RunContext) -> Report:
         "Idempotency-Key": ctx.run_id,
     })
     data = _body(params, headers)
+    if ctx.signing_secret:
+        headers[signing.HEADER] = signing.sign(ctx.signing_secret, data or b"")
     timeout = params.get("timeout_s", 30.0)
     try:  # literal addresses never reach the resolver
         ssrf.check_url_literal(params["url"], _config["allow"])

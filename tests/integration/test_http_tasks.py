@@ -169,3 +169,17 @@ def test_every_redirect_hop_is_checked_by_the_ssrf_guard(client: Any, threads: A
     item = wait_for(lambda: completed(client, rid), what="the blocked hop")
     assert item["status"] == "failed" and "blocked destination" in item["error"]
     assert attempts(engine, rid) == [(1, "failed", None)]
+
+
+def test_every_call_is_signed_with_the_clients_secret(client: Any, threads: Any, target: Any, engine: Any) -> None:
+    from core.signing import verify_signature
+
+    threads.worker()
+    rid = submit(client, "http", {"url": target.url + "/ok", "post_data": {"signed": True}}, name="signer")["rid"]
+    wait_for(lambda: completed(client, rid, "signer"), what="the signed call")
+    with engine.connect() as conn:
+        secret = conn.execute(text("SELECT signing_secret FROM clients WHERE name = 'signer'")).scalar_one()
+    [arrival] = target.arrivals_for("/ok")
+    assert len(secret) == 64
+    assert verify_signature(secret, arrival.headers["Tasker-Signature"], arrival.body)
+    assert not verify_signature("another-secret", arrival.headers["Tasker-Signature"], arrival.body)
