@@ -7,7 +7,7 @@ import logging
 from flask import Flask
 from sqlalchemy.engine import Engine
 
-from api import errors
+from api import auth, errors
 from api.background import BackgroundDispatcher
 from api.routes import health, seed, tasks
 from api.services import Services
@@ -43,6 +43,7 @@ def create_app(
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["tasker"] = Services(settings, engine, transport, background)
     errors.install(app)
+    auth.install(app)
     app.register_blueprint(seed.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(tasks.bp)

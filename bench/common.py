@@ -62,6 +62,7 @@ def tasker_up(extra_env: dict[str, str] | None = None, data_dir: str | None = No
             raise RuntimeError("tasker up exited:\n" + "".join(lines))
         runtime = json.loads((Path(tmp) / "runtime.json").read_text())
         runtime["data_dir"] = tmp
+        runtime["admin_key"] = (Path(tmp) / "admin.key").read_text().strip()
         yield runtime
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -74,14 +75,15 @@ def tasker_up(extra_env: dict[str, str] | None = None, data_dir: str | None = No
 class Client:
     """One keep-alive HTTP connection."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, key: str | None = None) -> None:
         host_port = base_url.split("://", 1)[1]
         host, port = host_port.split(":")
         self.conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        self.auth = {"Authorization": f"Bearer {key}"} if key else {}
 
     def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         data = None if body is None else json.dumps(body)
-        headers = {"Content-Type": "application/json"} if data else {}
+        headers = {"Content-Type": "application/json", **self.auth} if data else dict(self.auth)
         self.conn.request(method, path, body=data, headers=headers)
         response = self.conn.getresponse()
         raw = response.read()

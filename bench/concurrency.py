@@ -21,7 +21,7 @@ from bench.common import Client, Recorder, median, post_batch, tasker_up  # noqa
 
 
 def one_run(runtime: dict[str, str], target: Recorder, n: int, delay_ms: int) -> dict[str, float]:
-    client = Client(runtime["api_url"])
+    client = Client(runtime["api_url"], runtime["admin_key"])
     name = f"conc-{uuid.uuid4().hex[:8]}"
     specs = [{"url": f"{target.url}/slow?i={name}-{i}&delay_ms={delay_ms}", "client_name": name, "retries": 0}
              for i in range(n)]

@@ -20,8 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import Client, Recorder, median, percentile, post_batch, tasker_up  # noqa: E402
 
 
-def one_run(api_url: str, target: Recorder, n: int, spread_s: float, ahead_s: float, tag: str) -> dict[str, float]:
-    client = Client(api_url)
+def one_run(api_url: str, target: Recorder, n: int, spread_s: float, ahead_s: float, tag: str,
+            key: str | None = None) -> dict[str, float]:
+    client = Client(api_url, key)
     t0 = time.time() + ahead_s
     due = {f"{tag}-{i}": t0 + i * spread_s / n for i in range(n)}
     specs = [
@@ -54,7 +55,7 @@ def main() -> None:
     try:
         with tasker_up({"TASKER_HTTP_ALLOW": "127.0.0.1"}) as runtime:  # the target is local
             for i in range(args.runs):
-                r = one_run(runtime["api_url"], target, args.tasks, args.spread, args.ahead, f"r{i}")
+                r = one_run(runtime["api_url"], target, args.tasks, args.spread, args.ahead, f"r{i}", runtime["admin_key"])
                 results.append(r)
                 print(f"run {i + 1}: lateness p50 {r['p50_ms']:.1f} ms, p95 {r['p95_ms']:.1f} ms, "
                       f"p99 {r['p99_ms']:.1f} ms, max {r['max_ms']:.1f} ms (min {r['min_ms']:.1f} ms)", flush=True)

@@ -39,12 +39,12 @@ SELECT md5('run' || id), id, 'http', 'pending', next_run_at, next_run_at FROM t
 """
 
 
-def page_latencies(api_url: str, pages: int) -> list[float]:
-    client = Client(api_url)
+def page_latencies(api_url: str, pages: int, key: str | None = None) -> list[float]:
+    client = Client(api_url, key)
     out: list[float] = []
     cursor = None
     for _ in range(pages):
-        path = "/tasks?state=scheduled&limit=50" + (f"&cursor={cursor}" if cursor else "")
+        path = "/tasks?state=scheduled&limit=50&client=*" + (f"&cursor={cursor}" if cursor else "")
         t0 = time.perf_counter()
         status, body = client.request("GET", path)
         out.append((time.perf_counter() - t0) * 1000)
@@ -73,8 +73,8 @@ def main() -> None:
             conn.close()
             print(f"stored {args.stored} future tasks in {time.perf_counter() - t0:.1f} s", flush=True)
             for i in range(args.runs):
-                lateness = precision_run(runtime["api_url"], target, 500, 10.0, 5.0, f"s{i}")
-                pages = page_latencies(runtime["api_url"], args.pages)
+                lateness = precision_run(runtime["api_url"], target, 500, 10.0, 5.0, f"s{i}", runtime["admin_key"])
+                pages = page_latencies(runtime["api_url"], args.pages, runtime["admin_key"])
                 r = {**lateness, "page_p50_ms": percentile(pages, 50), "page_p99_ms": percentile(pages, 99),
                      "page_max_ms": max(pages)}
                 results.append(r)

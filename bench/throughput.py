@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import Client, median, percentile, tasker_up  # noqa: E402
 
 
-def one_run(api_url: str, database_url: str, n: int, concurrency: int) -> dict[str, float]:
+def one_run(api_url: str, database_url: str, n: int, concurrency: int, key: str | None = None) -> dict[str, float]:
     client_name = f"bench-{uuid.uuid4().hex[:8]}"
     nonce = int(time.time() * 1000) % 10_000_000
     latencies: list[float] = []
@@ -35,7 +35,7 @@ def one_run(api_url: str, database_url: str, n: int, concurrency: int) -> dict[s
     counter = iter(range(n))
 
     def submit() -> None:
-        client = Client(api_url)
+        client = Client(api_url, key)
         local: list[float] = []
         while True:
             with lock:
@@ -113,9 +113,9 @@ def main() -> None:
     results = []
     with tasker_up() as runtime:
         if args.warmup:
-            one_run(runtime["api_url"], runtime["database_url"], args.warmup, args.concurrency)
+            one_run(runtime["api_url"], runtime["database_url"], args.warmup, args.concurrency, runtime["admin_key"])
         for i in range(args.runs):
-            r = one_run(runtime["api_url"], runtime["database_url"], args.requests, args.concurrency)
+            r = one_run(runtime["api_url"], runtime["database_url"], args.requests, args.concurrency, runtime["admin_key"])
             results.append(r)
             print(f"run {i + 1}: {r['tasks']} tasks in {r['seconds']:.2f}s = {r['tasks_per_s']:.0f} tasks/s; "
                   f"API p50 {r['api_p50_ms']:.1f} ms, p99 {r['api_p99_ms']:.1f} ms", flush=True)

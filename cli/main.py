@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from core import __version__, catalogue
-from core.errors import TaskerError
+from core.errors import ConfigError, TaskerError
 from core.logs import configure
 from core.settings import OPTIONS, Settings, settings_table
 
@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=int, dest="api_port", help=f"API port {_env('api_port')}")
     up.add_argument("--workers", type=int, help=f"tasker processes {_env('workers')}")
     up.add_argument("--data-dir", dest="data_dir", help=f"data directory {_env('data_dir')}")
+    up.add_argument("--insecure-no-auth", dest="insecure_no_auth", action="store_const", const=1,
+                    help=f"turn API keys off; loopback bind only {_env('insecure_no_auth')}")
     up.set_defaults(func=cmd_up)
 
     api = sub.add_parser("api", help="serve the HTTP API with gunicorn")
@@ -44,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--port", type=int, dest="api_port", help=f"port {_env('api_port')}")
     api.add_argument("--workers", type=int, dest="api_workers", help=f"worker processes {_env('api_workers')}")
     api.add_argument("--threads", type=int, dest="api_threads", help=f"threads per process {_env('api_threads')}")
+    api.add_argument("--insecure-no-auth", dest="insecure_no_auth", action="store_const", const=1,
+                     help=f"turn API keys off; loopback bind only {_env('insecure_no_auth')}")
     api.set_defaults(func=cmd_api)
 
     worker = sub.add_parser("worker", help="run a tasker process (consumes SQS queues)")
@@ -63,6 +67,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="exit 0 when the database and SQS answer")
     check.set_defaults(func=cmd_check)
+
+    cl = sub.add_parser("clients", help="API clients: create, list, revoke, rotate keys")
+    cl_sub = cl.add_subparsers(dest="clients_command", metavar="CLIENTS_COMMAND")
+    create = cl_sub.add_parser("create", help="create a client; its new API key is the last line printed")
+    create.add_argument("name")
+    create.add_argument("--admin", action="store_true", help="the client may act for every client")
+    create.set_defaults(func=cmd_clients_create)
+    cl_sub.add_parser("list", help="list clients").set_defaults(func=cmd_clients_list)
+    revoke = cl_sub.add_parser("revoke", help="revoke a client's key at once")
+    revoke.add_argument("name")
+    revoke.set_defaults(func=cmd_clients_revoke)
+    rotate = cl_sub.add_parser("rotate", help="issue a new key and signing secret; the old key stops working")
+    rotate.add_argument("name")
+    rotate.set_defaults(func=cmd_clients_rotate)
+    cl.set_defaults(func=lambda args, settings: _usage(cl))
 
     config = sub.add_parser("config", help="print every setting, its variable and default")
     config.set_defaults(func=cmd_config)
@@ -171,6 +190,61 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
         ok = False
         sys.stdout.write(f"sqs: FAILED: {exc}\n")
     return 0 if ok else 1
+
+
+def _clients_tx(settings: Settings) -> Any:
+    from db.engine import transaction
+
+    return transaction(_engine(settings.with_runtime(), pool_size=1))
+
+
+def cmd_clients_create(args: argparse.Namespace, settings: Settings) -> int:
+    from db.store import clients
+
+    with _clients_tx(settings) as conn:
+        try:
+            issued = clients.create(conn, args.name, admin=args.admin)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+    sys.stdout.write(f"client {issued.name} ({issued.role}) created\n")
+    sys.stdout.write(f"signing secret: {issued.signing_secret}\n")
+    sys.stdout.write("API key (shown once, stored only as a hash):\n")
+    sys.stdout.write(issued.key + "\n")
+    return 0
+
+
+def cmd_clients_list(args: argparse.Namespace, settings: Settings) -> int:
+    from db.store import clients
+
+    with _clients_tx(settings) as conn:
+        rows = clients.list_all(conn)
+    for r in rows:
+        state = "revoked" if r["revoked_at"] else ("active" if r["has_key"] else "no key")
+        sys.stdout.write(f"{r['name']}\t{r['role']}\t{state}\tkey id {r['key_id'] or '-'}\n")
+    return 0
+
+
+def cmd_clients_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    from db.store import clients
+
+    with _clients_tx(settings) as conn:
+        if not clients.revoke(conn, args.name):
+            raise ConfigError(f"no active client named {args.name!r}")
+    sys.stdout.write(f"client {args.name}: key revoked\n")
+    return 0
+
+
+def cmd_clients_rotate(args: argparse.Namespace, settings: Settings) -> int:
+    from db.store import clients
+
+    with _clients_tx(settings) as conn:
+        issued = clients.rotate(conn, args.name)
+    if issued is None:
+        raise ConfigError(f"no client named {args.name!r}")
+    sys.stdout.write(f"client {issued.name}: new key and signing secret; the old key no longer works\n")
+    sys.stdout.write(f"signing secret: {issued.signing_secret}\n")
+    sys.stdout.write(issued.key + "\n")
+    return 0
 
 
 def cmd_config(args: argparse.Namespace, settings: Settings) -> int:

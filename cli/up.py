@@ -115,6 +115,7 @@ def up(settings: Settings) -> int:
 
         upgrade(database_url)
         say(f"database: schema at revision {current(database_url)}")
+        admin_key = _admin_key(data_dir, database_url)
 
         settings = dataclasses.replace(settings, database_url=database_url, sqs_endpoint=sqs_endpoint)
         env = {k: v for k, v in os.environ.items() if not k.startswith("TASKER_")}
@@ -140,9 +141,14 @@ def up(settings: Settings) -> int:
             raise ConfigError(f"the API did not become ready; see {logs / 'api.log'}")
         say("")
         say(f"Tasker is up: {api_url}  ({settings.tasker_processes} tasker(s), logs in {logs})")
+        auth = "" if settings.insecure_no_auth else f' -H "Authorization: Bearer $(cat {data_dir / "admin.key"})"'
+        if settings.insecure_no_auth:
+            say("WARNING: API keys are OFF (--insecure-no-auth); anyone who can reach the port can do anything")
+        else:
+            say(f"Admin API key: {admin_key}  (saved in {data_dir / 'admin.key'}; `tasker clients create NAME` makes more)")
         say("Try:")
-        say(f"  curl -s -X POST {api_url}/process -d '{{\"task\": \"sum2\", \"client_name\": \"sh\", \"params\": {{\"first\": 1, \"second\": 2}}}}'")
-        say(f"  curl -s -X GET {api_url}/get_requests_status -d '{{\"client_name\": \"sh\"}}'")
+        say(f"  curl -s{auth} -X POST {api_url}/process -d '{{\"task\": \"sum2\", \"client_name\": \"admin\", \"params\": {{\"first\": 1, \"second\": 2}}}}'")
+        say(f"  curl -s{auth} -X GET {api_url}/get_requests_status -d '{{\"client_name\": \"admin\"}}'")
         say("Press Ctrl-C to stop.")
         _supervise(children, env, stop)
         return 0
@@ -160,6 +166,31 @@ def up(settings: Settings) -> int:
         remove_runtime(str(data_dir))
         say("stopped; data kept in " + str(data_dir))
         lock.close()
+
+
+def _admin_key(data_dir: Path, database_url: str) -> str:
+    """The admin key of this data directory: created on first start, kept in admin.key (0600)."""
+    path = data_dir / "admin.key"
+    if path.exists():
+        return path.read_text().strip()
+    from db.engine import make_engine, transaction
+    from db.store import clients
+
+    engine = make_engine(database_url, pool_size=1)
+    with transaction(engine) as conn:
+        try:
+            issued = clients.create(conn, "admin", admin=True)
+        except ValueError:
+            # the database already has an admin with a key (a shared database): never touch
+            # it; this data directory gets an admin client of its own
+            import secrets
+
+            issued = clients.create(conn, f"admin-{secrets.token_hex(3)}", admin=True)
+    engine.dispose()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(issued.key + "\n")
+    return issued.key
 
 
 def _wait_ready(api_url: str, children: list[Child], stop: threading.Event, timeout_s: float = 60) -> bool:

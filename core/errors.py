@@ -27,6 +27,12 @@ class Conflict(TaskerError):
     http_status = 409
 
 
+class Unauthorized(TaskerError):
+    """No API key, or one that is wrong or revoked."""
+
+    http_status = 401
+
+
 class Forbidden(TaskerError):
     http_status = 403
 

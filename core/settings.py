@@ -42,6 +42,8 @@ OPTIONS: dict[str, Option] = {
     "api_server": Option("TASKER_API_SERVER", "granian", str, "HTTP server of the API: granian (lean, the default) or gunicorn."),
     "api_workers": Option("TASKER_API_WORKERS", 0, int, "Worker processes of the API server (0: one per two cores)."),
     "api_threads": Option("TASKER_API_THREADS", 6, int, "Threads per API worker process."),
+    "insecure_no_auth": Option("TASKER_INSECURE_NO_AUTH", 0, int, "1 turns API keys off (only with a loopback TASKER_API_HOST; logged as a warning on every start)."),
+    "admin_key_file": Option("TASKER_ADMIN_KEY_FILE", "", str, "A file holding an admin API key the API adopts at start (the compose stack's bootstrap key)."),
     "max_body_bytes": Option("TASKER_MAX_BODY_BYTES", 262144, int, "Largest request body the API accepts (413 above)."),
     "workers": Option("TASKER_WORKERS", 0, int, "Tasker processes started by `tasker up` (0: one per two cores; one tasker runs hundreds of tasks a second)."),
     "worker_concurrency": Option("TASKER_WORKER_CONCURRENCY", 32, int, "Tasks one tasker process executes at once."),
@@ -84,6 +86,8 @@ class Settings:
     api_server: str = "granian"
     api_workers: int = 0
     api_threads: int = 6
+    insecure_no_auth: int = 0
+    admin_key_file: str = ""
     max_body_bytes: int = 262144
     workers: int = 0
     worker_concurrency: int = 32
@@ -137,6 +141,8 @@ class Settings:
             raise ConfigError("TASKER_LEASE_SECONDS must be at least 2")
         if self.dispatch_lead_s < 0:
             raise ConfigError("TASKER_DISPATCH_LEAD_S must not be negative")
+        if self.insecure_no_auth and self.api_host not in ("127.0.0.1", "::1", "localhost"):
+            raise ConfigError("TASKER_INSECURE_NO_AUTH needs a loopback TASKER_API_HOST (127.0.0.1, ::1 or localhost)")
         if self.api_server not in ("granian", "gunicorn"):
             raise ConfigError("TASKER_API_SERVER must be granian or gunicorn")
         if self.log_format not in ("json", "text"):

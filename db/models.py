@@ -57,6 +57,10 @@ class Client(Base):
         # 64 hex characters from two random UUIDs, written as PostgreSQL renders it
         Text, server_default=text("replace(((gen_random_uuid())::text || (gen_random_uuid())::text), '-'::text, ''::text)")
     )
+    #: public part of its API key (finds the row); the key itself is stored only as a hash
+    key_id: Mapped[str | None] = mapped_column(String(32), unique=True)
+    key_hash: Mapped[str | None] = mapped_column(String(64))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(TZ)
     created_at: Mapped[dt.datetime] = mapped_column(TZ, server_default=NOW)
 
     __table_args__ = (CheckConstraint("role IN ('client', 'admin')", name="role"),)

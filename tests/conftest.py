@@ -29,6 +29,8 @@ from db.engine import make_engine  # noqa: E402
 from db.migrate import upgrade  # noqa: E402
 
 PLUGINS = "tests.support.plugin_tasks"
+#: an admin key present in every test database (created in the template)
+ADMIN_KEY = "tk_000000000001_test-admin-key-for-the-test-suite"
 
 
 def _admin(url: str) -> Any:
@@ -65,6 +67,12 @@ def template_db(pg_admin_url: str) -> Iterator[str]:
         cur.execute(f"DROP DATABASE IF EXISTS {name}")
         cur.execute(f"CREATE DATABASE {name}")
     upgrade(_with_db(pg_admin_url, name))
+    from db.store import clients
+
+    engine = make_engine(_with_db(pg_admin_url, name))
+    with engine.begin() as conn:
+        clients.create(conn, "admin", admin=True, key=ADMIN_KEY)
+    engine.dispose()
     try:
         yield name
     finally:
@@ -149,9 +157,15 @@ def app(settings: Settings, engine: Any) -> Iterator[Any]:
     application.extensions["tasker"].dispatcher.stop()
 
 
+def authed(test_client: Any, key: str = ADMIN_KEY) -> Any:
+    """A Flask test client that sends ``Authorization: Bearer <key>`` with every request."""
+    test_client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+    return test_client
+
+
 @pytest.fixture
 def client(app: Any) -> Any:
-    return app.test_client()
+    return authed(app.test_client())
 
 
 class Threads:

@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from api.auth import acting_client, principal, require_admin
 from api.body import client_name, int_arg, json_object, only_fields
 from api.services import services
 from core import catalogue
@@ -45,7 +46,7 @@ def process() -> Any:
     if not isinstance(task, str):
         raise ValidationError(f"'task' must be a string: one of {', '.join(catalogue.names())}")
     spec = catalogue.get(task)
-    name = client_name(body.get("client_name"))
+    name = acting_client(client_name(body.get("client_name"), required=principal() is None))
     assert name is not None
     params = spec.validate(body.get("params"))
     retry_policy = _retry_policy(body.get("retries"))
@@ -110,7 +111,7 @@ def get_requests_status() -> Any:
     body = json_object(required=False)
     merged = {**request.args.to_dict(), **body}
     only_fields(merged, ("client_name", "limit", "cursor"))
-    name = client_name(merged.get("client_name"))
+    name = acting_client(client_name(merged.get("client_name"), required=principal() is None))
     assert name is not None
     limit = int_arg("limit", merged.get("limit"), 50, 1, 500)
     cursor_raw = merged.get("cursor")
@@ -160,6 +161,7 @@ def get_processes_status() -> Any:
 
 @bp.post("/set_processes_status")
 def set_processes_status() -> Any:
+    require_admin()
     body = json_object()
     if not body:
         raise ValidationError(

@@ -9,12 +9,13 @@ from typing import Any
 
 from flask import Blueprint, jsonify, redirect, request
 
+from api.auth import acting_client, check_owner, principal
 from api.body import client_name, int_arg, json_object, only_fields
 from api.services import services
 from core import catalogue, httpspec
 from core import schedule as schedules
 from core.clock import iso, utcnow
-from core.errors import Conflict, NotFound, ValidationError
+from core.errors import Conflict, Forbidden, NotFound, ValidationError
 from core.ids import new_id
 from core.retry import RetryPolicy
 from core.statuses import TASK_STATES
@@ -70,7 +71,7 @@ def _parse(body: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
                             services().settings.min_interval_s)
     first = sched.first_fire(now)
     assert first is not None
-    name = client_name(body.get("client_name"), required=False) or "default"
+    name = acting_client(client_name(body.get("client_name"), required=False), default="default")
     return {"task_type": task_type, "params": params, "schedule": sched, "first_due": first,
             "retry_policy": _retry_policy(body), "client_name": name}
 
@@ -159,11 +160,27 @@ def task_json(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _listing_client(name: str | None) -> int | None:
+    """Whose tasks a listing shows: a client's own; an admin's own, or ``client=*`` (everyone)
+    or a named client's. Without keys, everyone's unless a name is given. -1: nobody's."""
+    who = principal()
+    if name == "*":
+        if who is not None and not who.admin:
+            raise Forbidden("Forbidden: listing every client's tasks needs an admin API key")
+        return None
+    if name:
+        acting_client(name)  # a client may only name itself
+        cid = services().client_id(name, create=False)
+        return -1 if cid is None else cid
+    return None if who is None else who.client_id
+
+
 def _load(task_id: str) -> dict[str, Any]:
     with transaction(services().engine) as conn:
         row = store.get(conn, task_id)
     if row is None:
         raise NotFound(f"no task with id {task_id!r}")
+    check_owner(row)
     return row
 
 
@@ -184,12 +201,9 @@ def list_tasks() -> Any:
     cursor_raw = args.get("cursor")
     cursor = None if not cursor_raw else int_arg("cursor", cursor_raw, 0, 1, 2**62)
     svc = services()
-    cid = None
-    name = args.get("client_name")
-    if name:
-        cid = svc.client_id(name, create=False)
-        if cid is None:
-            return jsonify({"count": 0, "tasks": [], "next_cursor": None})
+    cid = _listing_client(args.get("client") or args.get("client_name"))
+    if cid == -1:
+        return jsonify({"count": 0, "tasks": [], "next_cursor": None})
     with transaction(svc.engine) as conn:
         rows, next_cursor = store.list_tasks(conn, client_id=cid, states=states, limit=limit, cursor=cursor)
         total = store.count(conn, client_id=cid, states=states)
@@ -259,7 +273,7 @@ def _bulk(action: Any) -> Any:
     for task_id in ids:
         try:
             outcomes[task_id] = {"success": True, **action(task_id)}
-        except (NotFound, Conflict) as exc:
+        except (NotFound, Conflict, Forbidden) as exc:
             outcomes[task_id] = {"success": False, "error": str(exc)}
     return jsonify({"results": outcomes})
 
@@ -348,9 +362,12 @@ def jobs() -> Any:
     out: dict[str, dict[str, Any]] = {"running": {}, "scheduled": {}, "history": {}}
     groups = {"running": ["running", "queued", "held"], "scheduled": ["scheduled", "paused"],
               "history": ["completed", "failed", "cancelled"]}
+    cid = _listing_client(request.args.get("client"))
+    if cid == -1:
+        return jsonify(out)
     with transaction(services().engine) as conn:
         for key, states in groups.items():
-            rows, _ = store.list_tasks(conn, client_id=None, states=states, limit=limit, cursor=None)
+            rows, _ = store.list_tasks(conn, client_id=cid, states=states, limit=limit, cursor=None)
             out[key] = {r["id"]: task_json(r) for r in rows}
     return jsonify(out)
 

@@ -116,8 +116,15 @@ def _stop_runs(conn: Connection, task_id: str, reason: str) -> None:
     )
 
 
+def _lock_runs(conn: Connection, task_id: str) -> None:
+    """Lock a task's runs before its row: the order every other writer uses (claims and records
+    update runs, then tasks), so a cancel or pause never deadlocks with a tasker."""
+    conn.execute(text("SELECT id FROM runs WHERE task_id = :id ORDER BY seq FOR UPDATE"), {"id": task_id})
+
+
 def cancel(conn: Connection, task_id: str) -> str | None:
     """Cancel; returns the status it had (None if it was already finished)."""
+    _lock_runs(conn, task_id)
     row = conn.execute(
         text(
             """
@@ -138,6 +145,7 @@ def cancel(conn: Connection, task_id: str) -> str | None:
 
 
 def pause(conn: Connection, task_id: str) -> bool:
+    _lock_runs(conn, task_id)
     row = conn.execute(
         text(
             """

@@ -13,6 +13,7 @@ import pytest
 from cli.embedded import free_port
 from core.settings import Settings
 from tests.acceptance.test_up import call
+from tests.conftest import ADMIN_KEY
 from tests.support.wait import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,10 +39,12 @@ def test_tasker_api_serves_json_under_each_server(settings: Settings, server: st
 
         wait_for(ready, timeout=30, what=f"{server} to serve")
         status, body = call("POST", base + "/process", {"task": "sum2", "client_name": server, "params": {"first": 1, "second": 2}})
+        assert status == 401 and "API key" in body["error"]["message"]
+        status, body = call("POST", base + "/process", {"task": "sum2", "client_name": server, "params": {"first": 1, "second": 2}}, ADMIN_KEY)
         assert status == 201 and body["process"]["status"] == "queued"
-        status, body = call("POST", base + "/process", {"task": "nope", "client_name": server})
+        status, body = call("POST", base + "/process", {"task": "nope", "client_name": server}, ADMIN_KEY)
         assert status == 400 and "unknown task" in body["error"]["message"]
-        status, body = call("GET", base + "/missing")
+        status, body = call("GET", base + "/missing", key=ADMIN_KEY)
         assert status == 404 and "error" in body
     finally:
         proc.terminate()

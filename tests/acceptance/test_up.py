@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from cli.embedded import free_port
+from tests.conftest import ADMIN_KEY
 from tests.support.wait import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,9 +29,11 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def call(method: str, url: str, body: Any = None) -> tuple[int, Any]:
+def call(method: str, url: str, body: Any = None, key: str | None = None) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, method=method)
+    if key:
+        request.add_header("Authorization", f"Bearer {key}")
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read())
@@ -53,6 +56,7 @@ class Up:
         for line in self.proc.stdout:
             self.output.append(line)
             if line.startswith("Press Ctrl-C"):
+                self.key = (data_dir / "admin.key").read_text().strip()
                 return
             if time.monotonic() > deadline:
                 break
@@ -75,13 +79,15 @@ def test_tasker_up_serves_requests_stops_cleanly_and_keeps_data_across_restarts(
     try:
         banner = "".join(up.output)
         assert f"http://127.0.0.1:{port}" in banner and "curl" in banner
+        assert call("POST", up.url + "/process", {"task": "sum2", "params": {"first": 1, "second": 1}})[0] == 401
+        assert oct((data_dir / "admin.key").stat().st_mode & 0o777) == "0o600"
         status, answer = call("POST", up.url + "/process",
-                              {"task": "sum2", "client_name": "sh", "params": {"first": 20, "second": 22}})
+                              {"task": "sum2", "client_name": "sh", "params": {"first": 20, "second": 22}}, up.key)
         assert status == 201
         rid = answer["process"]["rid"]
 
         def finished() -> Any:
-            _, body = call("GET", up.url + "/get_requests_status?client_name=sh")
+            _, body = call("GET", up.url + "/get_requests_status?client_name=sh", key=up.key)
             items = body["get_requests_status"]["requests"]
             return items and items[0]["status"] == "completed" and items[0]
 
@@ -104,11 +110,12 @@ def test_tasker_up_serves_requests_stops_cleanly_and_keeps_data_across_restarts(
 
     again = Up(data_dir, port)
     try:
-        _, body = call("GET", again.url + "/get_requests_status?client_name=sh")
+        assert again.key == up.key  # the admin key is kept with the data
+        _, body = call("GET", again.url + "/get_requests_status?client_name=sh", key=again.key)
         items = body["get_requests_status"]["requests"]
         assert [(i["rid"], i["result"]) for i in items] == [(rid, 42)]
         status, answer = call("POST", again.url + "/process",
-                              {"task": "sum2", "client_name": "sh", "params": {"first": 20, "second": 22}})
+                              {"task": "sum2", "client_name": "sh", "params": {"first": 20, "second": 22}}, again.key)
         assert status == 200 and answer["process"]["cached"] is True and answer["process"]["result"] == 42
     finally:
         assert again.stop() == 0
@@ -156,11 +163,11 @@ def test_tasker_up_uses_the_configured_database_and_sqs_instead_of_starting_its_
         assert f"sqs: using {sqs_server.url}" in out
         assert not (data_dir / "pgdata").exists()
         status, answer = call("POST", f"http://127.0.0.1:{port}/process",
-                              {"task": "mult3", "client_name": "ext", "params": {"first": 2, "second": 3, "third": 7}})
+                              {"task": "mult3", "client_name": "ext", "params": {"first": 2, "second": 3, "third": 7}}, ADMIN_KEY)
         assert status == 201
 
         def done() -> Any:
-            _, body = call("GET", f"http://127.0.0.1:{port}/get_requests_status?client_name=ext")
+            _, body = call("GET", f"http://127.0.0.1:{port}/get_requests_status?client_name=ext", key=ADMIN_KEY)
             items = body["get_requests_status"]["requests"]
             return items and items[0]["status"] == "completed" and items[0]
 

@@ -24,7 +24,6 @@ def assert_error(response: Any, status: int, *needles: str) -> None:
         ('{"task": "sum2", "client_name": "sh", "params": {"first": NaN, "second": 1}}', ("not valid JSON",)),
         ('{"task": "divide", "client_name": "sh", "params": {}}', ("unknown task 'divide'", "sum2")),
         ('{"client_name": "sh", "params": {"first": 1, "second": 2}}', ("missing 'task'",)),
-        ('{"task": "sum2", "params": {"first": 1, "second": 2}}', ("missing 'client_name'",)),
         ('{"task": "sum2", "client_name": "", "params": {"first": 1, "second": 2}}', ("client_name",)),
         ('{"task": "sum2", "client_name": "sh", "params": {"first": 1}}', ("missing param 'second'",)),
         ('{"task": "sum2", "client_name": "sh"}', ("params of sum2",)),
@@ -55,8 +54,7 @@ def test_body_over_the_limit_is_413_json(client: Any, settings: Any) -> None:
     assert_error(client.post("/process", data=body), 413, str(settings.max_body_bytes))
 
 
-def test_requests_status_needs_a_client_name_and_a_sane_limit(client: Any) -> None:
-    assert_error(client.get("/get_requests_status"), 400, "client_name")
+def test_requests_status_needs_a_sane_limit_and_cursor(client: Any) -> None:
     assert_error(client.get("/get_requests_status?client_name=sh&limit=0"), 400, "'limit'")
     assert_error(client.get("/get_requests_status?client_name=sh&cursor=abc"), 400, "'cursor'")
 
@@ -65,3 +63,14 @@ def test_set_processes_status_accepts_only_active_and_suspended(client: Any) -> 
     assert_error(client.post("/set_processes_status", data='{"mult3": "error"}'), 400, "'active' or 'suspended'")
     assert_error(client.post("/set_processes_status", data='{"divide": "active"}'), 400, "unknown task")
     assert_error(client.post("/set_processes_status", data="{}"), 400, "name at least one task type")
+
+
+def test_client_name_may_be_left_out_with_a_key_and_is_required_without_keys(client: Any, settings: Any, engine: Any) -> None:
+    import dataclasses
+
+    from api.app import create_app
+
+    body = '{"task": "sum2", "params": {"first": 1, "second": 2}}'
+    assert client.post("/process", data=body).status_code == 201
+    open_api = create_app(dataclasses.replace(settings, insecure_no_auth=1), engine=engine).test_client()
+    assert_error(open_api.post("/process", data=body), 400, "missing 'client_name'")

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from core.dispatch import Dispatcher
 from core.messages import decode
 from core.sqs import Transport
+from tests.conftest import authed
 from tests.integration.test_process_flow import completed, submit
 from tests.support.wait import wait_for
 
@@ -34,7 +35,7 @@ def test_queue_never_holds_more_than_the_window_and_the_backlog_waits_in_postgre
     from api.app import create_app
 
     small = dataclasses.replace(settings, queue_window=5, runs_per_message=2)
-    client = create_app(small, engine=engine).test_client()
+    client = authed(create_app(small, engine=engine).test_client())
     threads.controller(queue_window=5, runs_per_message=2)
     rids = [submit(client, "sum2", {"first": i, "second": 100})["rid"] for i in range(40)]
     transport = Transport(small)

@@ -17,6 +17,7 @@ from cli.embedded import EmbeddedPostgres, LocalSQS, free_port
 from core.settings import Settings
 from db.engine import make_engine
 from db.migrate import upgrade
+from tests.conftest import authed
 from tests.integration.test_process_flow import completed, submit
 from tests.support.wait import wait_for
 
@@ -91,7 +92,7 @@ def test_requests_accepted_while_sqs_is_down_are_delivered_once_it_is_back(
     s = dataclasses.replace(settings, sqs_endpoint=own_sqs.url, redispatch_after=2)
     threads.settings = s
     app = create_app(s, engine=engine)
-    client = app.test_client()
+    client = authed(app.test_client())
     threads.controller()
     threads.worker()
     before = submit(client, "sum2", {"first": 1, "second": 1000})
@@ -144,7 +145,7 @@ def test_api_answers_503_json_while_postgres_is_down_and_recovers_without_restar
     url = pg.start()
     try:
         upgrade(url)
-        s = dataclasses.replace(settings, database_url=url)
+        s = dataclasses.replace(settings, database_url=url, insecure_no_auth=1)
         engine = make_engine(url, pre_ping=False)
         app = create_app(s, engine=engine)
         client = app.test_client()

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from tests.conftest import authed
 from tests.integration.test_process_flow import completed, submit
 from tests.support.wait import wait_for
 
@@ -117,7 +118,7 @@ def test_http_timeout_is_capped_by_the_operator_setting(settings: Any, engine: A
     from core import httpspec
 
     try:
-        client = create_app(dataclasses.replace(settings, http_timeout_max_s=10), engine=engine).test_client()
+        client = authed(create_app(dataclasses.replace(settings, http_timeout_max_s=10), engine=engine).test_client())
         response = client.post("/process", json={"task": "http", "client_name": "sh",
                                                  "params": {"url": "http://example.com", "timeout_s": 11}})
         assert response.status_code == 400 and "(0, 10]" in response.get_json()["error"]["message"]
