@@ -9,6 +9,7 @@ Both run ``TASKER_API_WORKERS`` processes with ``TASKER_API_THREADS`` threads ea
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -62,6 +63,22 @@ def serve_granian(settings: Settings) -> None:
         # a worker that has not finished its requests this long after SIGTERM is killed
         workers_kill_timeout=5,
     ).serve()
+    _reap_children()
+
+
+def _reap_children(grace_s: float = 5.0) -> None:
+    """granian occasionally returns while a worker process is still shutting down; never leave
+    one behind (it would hold database connections with nobody to stop it)."""
+    import psutil
+
+    children = psutil.Process().children(recursive=True)
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            child.terminate()
+    _, alive = psutil.wait_procs(children, timeout=grace_s)
+    for child in alive:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
 
 
 def serve_gunicorn(settings: Settings) -> None:
