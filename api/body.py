@@ -8,6 +8,8 @@ from typing import Any
 from flask import request
 
 from core.errors import ValidationError
+from core.retry import RetryPolicy
+from core.settings import Settings
 
 
 def _reject_constant(name: str) -> Any:
@@ -57,3 +59,19 @@ def int_arg(name: str, value: Any, default: int, low: int, high: int) -> int:
     if isinstance(value, bool) or not low <= number <= high:
         raise ValidationError(f"'{name}' must be an integer between {low} and {high}")
     return number
+
+
+def retry_policy(body: dict[str, Any], settings: Settings) -> dict[str, Any] | None:
+    """``retries``, ``retry_base_s`` and ``retry_max_s`` of a request (None: the defaults)."""
+    if not any(k in body for k in ("retries", "retry_base_s", "retry_max_s")):
+        return None
+    retries = body.get("retries", settings.retries)
+    if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 20:
+        raise ValidationError("'retries' must be an integer between 0 and 20")
+    values = {}
+    for name, default in (("retry_base_s", settings.retry_base_s), ("retry_max_s", settings.retry_max_s)):
+        value = body.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 86400:
+            raise ValidationError(f"'{name}' must be a number of seconds between 0 and 86400")
+        values[name] = float(value)
+    return RetryPolicy(retries, values["retry_base_s"], values["retry_max_s"]).to_json()

@@ -36,6 +36,15 @@ def median(values: list[float]) -> float:
     return percentile(values, 50)
 
 
+def summarize(name: str, results: list[dict[str, float]]) -> dict[str, float]:
+    """The median of each figure over the runs, saved with the runs to bench/results/<name>.json."""
+    summary = {key: median([r[key] for r in results]) for key in results[0]}
+    out = Path(__file__).resolve().parent / "results"
+    out.mkdir(exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps({"runs": results, "median": summary}, indent=2))
+    return summary
+
+
 @contextlib.contextmanager
 def tasker_up(extra_env: dict[str, str] | None = None, data_dir: str | None = None) -> Iterator[dict[str, Any]]:
     """Run `tasker up` (embedded default unless the environment says otherwise) and yield its

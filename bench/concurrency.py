@@ -8,7 +8,6 @@ submission (POST /tasks/batch, 100 per request) until every attempt is recorded.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 import uuid
@@ -17,7 +16,7 @@ from pathlib import Path
 import psycopg2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import Client, Recorder, median, post_batch, tasker_up  # noqa: E402
+from bench.common import Client, Recorder, post_batch, summarize, tasker_up  # noqa: E402
 
 
 def one_run(runtime: dict[str, str], target: Recorder, n: int, delay_ms: int) -> dict[str, float]:
@@ -66,11 +65,8 @@ def main() -> None:
                       f"(submission took {r['submit_seconds']:.2f} s)", flush=True)
     finally:
         target.close()
-    summary = {k: median([r[k] for r in results]) for k in results[0]}
+    summary = summarize("concurrency", results)
     print(f"median of {len(results)}: {summary['seconds']:.2f} s")
-    out = Path(__file__).resolve().parent / "results"
-    out.mkdir(exist_ok=True)
-    (out / "concurrency.json").write_text(json.dumps({"runs": results, "median": summary}, indent=2))
 
 
 if __name__ == "__main__":

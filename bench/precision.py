@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import Client, Recorder, median, percentile, post_batch, tasker_up  # noqa: E402
+from bench.common import Client, Recorder, percentile, post_batch, summarize, tasker_up  # noqa: E402
 
 
 def one_run(api_url: str, target: Recorder, n: int, spread_s: float, ahead_s: float, tag: str,
@@ -61,12 +60,9 @@ def main() -> None:
                       f"p99 {r['p99_ms']:.1f} ms, max {r['max_ms']:.1f} ms (min {r['min_ms']:.1f} ms)", flush=True)
     finally:
         target.close()
-    summary = {k: median([r[k] for r in results]) for k in results[0]}
+    summary = summarize("precision", results)
     print(f"median of {len(results)}: p50 {summary['p50_ms']:.1f} ms, p95 {summary['p95_ms']:.1f} ms, "
           f"p99 {summary['p99_ms']:.1f} ms, max {summary['max_ms']:.1f} ms")
-    out = Path(__file__).resolve().parent / "results"
-    out.mkdir(exist_ok=True)
-    (out / "precision.json").write_text(json.dumps({"runs": results, "median": summary}, indent=2))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ runs the precision measurement (500 HTTP tasks due over 10 s) and pages through
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ from pathlib import Path
 import psycopg2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import Client, Recorder, median, percentile, tasker_up  # noqa: E402
+from bench.common import Client, Recorder, percentile, summarize, tasker_up  # noqa: E402
 from bench.precision import one_run as precision_run  # noqa: E402
 
 FILL = """
@@ -82,11 +81,8 @@ def main() -> None:
                       f"GET /tasks page p50 {r['page_p50_ms']:.1f} ms, p99 {r['page_p99_ms']:.1f} ms", flush=True)
     finally:
         target.close()
-    summary = {k: median([r[k] for r in results]) for k in results[0]}
+    summary = summarize("scale", results)
     print(f"median of {len(results)}: lateness p99 {summary['p99_ms']:.1f} ms; GET /tasks p99 {summary['page_p99_ms']:.1f} ms")
-    out = Path(__file__).resolve().parent / "results"
-    out.mkdir(exist_ok=True)
-    (out / "scale.json").write_text(json.dumps({"runs": results, "median": summary}, indent=2))
 
 
 if __name__ == "__main__":

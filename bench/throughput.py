@@ -13,7 +13,6 @@ printed last and written to bench/results/throughput.json.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import threading
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 import psycopg2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import Client, median, percentile, tasker_up  # noqa: E402
+from bench.common import Client, percentile, summarize, tasker_up  # noqa: E402
 
 
 def one_run(api_url: str, database_url: str, n: int, concurrency: int, key: str | None = None) -> dict[str, float]:
@@ -119,12 +118,9 @@ def main() -> None:
             results.append(r)
             print(f"run {i + 1}: {r['tasks']} tasks in {r['seconds']:.2f}s = {r['tasks_per_s']:.0f} tasks/s; "
                   f"API p50 {r['api_p50_ms']:.1f} ms, p99 {r['api_p99_ms']:.1f} ms", flush=True)
-    summary = {key: median([r[key] for r in results]) for key in results[0]}
+    summary = summarize("throughput", results)
     print(f"median of {len(results)}: {summary['tasks_per_s']:.0f} tasks/s end to end; "
           f"API p50 {summary['api_p50_ms']:.1f} ms, p99 {summary['api_p99_ms']:.1f} ms")
-    out = Path(__file__).resolve().parent / "results"
-    out.mkdir(exist_ok=True)
-    (out / "throughput.json").write_text(json.dumps({"runs": results, "median": summary}, indent=2))
 
 
 if __name__ == "__main__":

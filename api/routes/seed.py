@@ -9,13 +9,12 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from api.auth import acting_client, principal, require_admin
-from api.body import client_name, int_arg, json_object, only_fields
+from api.body import client_name, int_arg, json_object, only_fields, retry_policy
 from api.services import services
 from core import catalogue
 from core.clock import iso
 from core.errors import QueueUnavailable, ValidationError
 from core.ids import new_id
-from core.retry import RetryPolicy
 from core.statuses import ProcessStatus, TaskStatus
 from db.engine import raw_transaction, transaction
 from db.store import processes
@@ -25,15 +24,6 @@ bp = Blueprint("seed", __name__)
 log = logging.getLogger("tasker.api")
 
 SETTABLE = (ProcessStatus.ACTIVE.value, ProcessStatus.SUSPENDED.value)
-
-
-def _retry_policy(value: Any) -> dict[str, Any] | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 20:
-        raise ValidationError("'retries' must be an integer between 0 and 20")
-    s = services().settings
-    return RetryPolicy(value, s.retry_base_s, s.retry_max_s).to_json()
 
 
 @bp.post("/process")
@@ -49,7 +39,7 @@ def process() -> Any:
     name = acting_client(client_name(body.get("client_name"), required=principal() is None))
     assert name is not None
     params = spec.validate(body.get("params"))
-    retry_policy = _retry_policy(body.get("retries"))
+    policy = retry_policy(body, services().settings)
 
     svc = services()
     cid = svc.client_id(name)
@@ -59,7 +49,7 @@ def process() -> Any:
         accepted = store.create_request(
             tx, task_id=task_id, run_id=run_id, client_id=cid, task_type=task,
             params=params, params_key=catalogue.params_key(params) if spec.deterministic else None,
-            retry_policy=retry_policy,
+            retry_policy=policy,
         )
     log.info(
         "request accepted", extra={"action": "accepted", "task_type": task, "task_id": task_id,

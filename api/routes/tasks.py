@@ -10,14 +10,13 @@ from typing import Any
 from flask import Blueprint, jsonify, redirect, request
 
 from api.auth import acting_client, check_owner, principal
-from api.body import client_name, int_arg, json_object, only_fields
+from api.body import client_name, int_arg, json_object, only_fields, retry_policy
 from api.services import services
 from core import catalogue, httpspec
 from core import schedule as schedules
 from core.clock import iso, utcnow
 from core.errors import Conflict, Forbidden, NotFound, ValidationError
 from core.ids import new_id
-from core.retry import RetryPolicy
 from core.statuses import TASK_STATES
 from db.engine import transaction
 from db.store import tasks as store
@@ -32,22 +31,6 @@ def _log(action: str, task_id: str, message: str, **fields: Any) -> None:
 HTTP_FIELDS = httpspec.FIELDS
 OTHER_FIELDS = ("task", "params", "client_name", "retries", "retry_base_s", "retry_max_s")
 ALL_FIELDS = OTHER_FIELDS + HTTP_FIELDS + schedules.FIELDS
-
-
-def _retry_policy(body: dict[str, Any]) -> dict[str, Any] | None:
-    if not any(k in body for k in ("retries", "retry_base_s", "retry_max_s")):
-        return None
-    s = services().settings
-    retries = body.get("retries", s.retries)
-    if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 20:
-        raise ValidationError("'retries' must be an integer between 0 and 20")
-    values = {}
-    for name, default in (("retry_base_s", s.retry_base_s), ("retry_max_s", s.retry_max_s)):
-        value = body.get(name, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 86400:
-            raise ValidationError(f"'{name}' must be a number of seconds between 0 and 86400")
-        values[name] = float(value)
-    return RetryPolicy(retries, values["retry_base_s"], values["retry_max_s"]).to_json()
 
 
 def _parse(body: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
@@ -73,7 +56,7 @@ def _parse(body: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     assert first is not None
     name = acting_client(client_name(body.get("client_name"), required=False), default="default")
     return {"task_type": task_type, "params": params, "schedule": sched, "first_due": first,
-            "retry_policy": _retry_policy(body), "client_name": name}
+            "retry_policy": retry_policy(body, services().settings), "client_name": name}
 
 
 def _create_all(specs: list[dict[str, Any]], now: dt.datetime) -> list[tuple[str, str, str]]:
@@ -327,12 +310,12 @@ def modify(task_id: str) -> Any:
         sched = schedules.parse(schedule_fields, now, services().settings.min_interval_s)
     else:
         sched = schedules.Schedule.from_json(row["schedule"])
-    retry_policy = _retry_policy(body) if any(k in body for k in ("retries", "retry_base_s", "retry_max_s")) else row["retry_policy"]
+    policy = retry_policy(body, services().settings) or row["retry_policy"]
     due = sched.first_fire(now) if schedule_fields else (row["next_run_at"] or now)
     assert due is not None
     with transaction(services().engine) as conn:
         ok = store.replace_plan(
-            conn, task_id, row["task_type"], params=params, retry_policy=retry_policy,
+            conn, task_id, row["task_type"], params=params, retry_policy=policy,
             schedule=None if sched.kind == "now" else sched.to_json(), run_id=new_id(), due=due, now=now,
             was_paused=row["status"] == "paused",
         )

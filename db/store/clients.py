@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
@@ -99,7 +98,3 @@ def authenticate(conn: Connection, key: str) -> Principal | None:
     if row is None or row.key_hash is None or row.revoked_at is not None or not keys.matches(key, row.key_hash):
         return None
     return Principal(row.id, row.name, row.role)
-
-
-def revoked_since(conn: Connection, since: dt.datetime) -> bool:
-    return bool(conn.execute(text("SELECT EXISTS (SELECT 1 FROM clients WHERE revoked_at >= :s)"), {"s": since}).scalar())

@@ -59,13 +59,6 @@ def list_processes(conn: Connection, task_types: list[str], live_within_s: float
     return [ProcessRow(**r._mapping) for r in rows]
 
 
-def get_status(conn: Connection, task_type: str) -> str | None:
-    value = conn.execute(
-        text("SELECT status FROM processes WHERE task_type = :t"), {"t": task_type}
-    ).scalar()
-    return None if value is None else str(value)
-
-
 def mark(conn: Connection, task_type: str, status: str, reason: str, only_from: tuple[str, ...]) -> bool:
     """Set ``status`` if the current one is in ``only_from``; True if it changed."""
     result = conn.execute(

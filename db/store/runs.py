@@ -223,22 +223,6 @@ def extend_leases(conn: Connection, run_ids: list[str], worker: str, lease_s: in
     return {r.id for r in rows}
 
 
-def release_runs(conn: Connection, run_ids: list[str], worker: str) -> int:
-    """A stopping tasker hands back runs it claimed but did not start: dispatched again, and the
-    attempt it had counted is given back."""
-    result = conn.execute(
-        text(
-            """
-            UPDATE runs SET status = 'dispatched', attempt = attempt - 1, worker_id = NULL,
-                            lease_until = NULL
-            WHERE id = ANY(CAST(:ids AS text[])) AND status = 'running' AND worker_id = :worker
-            """
-        ),
-        {"ids": run_ids, "worker": worker},
-    )
-    return int(result.rowcount)
-
-
 def drop_if_unwanted(conn: Connection, run_id: str, worker: str) -> bool:
     """Just before a run that waited for its time starts: if its task was cancelled or paused
     meanwhile, the run is cancelled instead (True) and must not execute."""

@@ -116,6 +116,11 @@ def _stop_runs(conn: Connection, task_id: str, reason: str) -> None:
     )
 
 
+def _note(conn: Connection, task_id: str, kind: str, message: str) -> None:
+    conn.execute(text("INSERT INTO task_events (task_id, kind, message) VALUES (:id, :kind, :message)"),
+                 {"id": task_id, "kind": kind, "message": message})
+
+
 def _lock_runs(conn: Connection, task_id: str) -> None:
     """Lock a task's runs before its row: the order every other writer uses (claims and records
     update runs, then tasks), so a cancel or pause never deadlocks with a tasker."""
@@ -139,8 +144,7 @@ def cancel(conn: Connection, task_id: str) -> str | None:
     if row is None:
         return None
     _stop_runs(conn, task_id, "cancelled by its client")
-    conn.execute(text("INSERT INTO task_events (task_id, kind, message) VALUES (:id, 'cancelled', 'cancelled by its client')"),
-                 {"id": task_id})
+    _note(conn, task_id, "cancelled", "cancelled by its client")
     return str(row[0])
 
 
@@ -159,8 +163,7 @@ def pause(conn: Connection, task_id: str) -> bool:
     if row is None:
         return False
     _stop_runs(conn, task_id, "paused by its client")
-    conn.execute(text("INSERT INTO task_events (task_id, kind, message) VALUES (:id, 'paused', 'paused by its client')"),
-                 {"id": task_id})
+    _note(conn, task_id, "paused", "paused by its client")
     return True
 
 
@@ -247,8 +250,7 @@ def replace_plan(
     if row is None:
         return False
     if was_paused:
-        conn.execute(text("INSERT INTO task_events (task_id, kind, message) VALUES (:id, 'modified', 'modified while paused')"),
-                     {"id": task_id})
+        _note(conn, task_id, "modified", "modified while paused")
         return True
     _stop_runs(conn, task_id, "replaced by a modification")
     conn.execute(

@@ -29,16 +29,3 @@ def prune(conn: Connection, older_than_s: float) -> int:
         {"s": older_than_s},
     )
     return int(result.rowcount)
-
-
-def live(conn: Connection, within_s: float) -> list[dict[str, object]]:
-    rows = conn.execute(
-        text(
-            """
-            SELECT id, kind, queues, host, pid, started_at, heartbeat_at FROM workers
-            WHERE heartbeat_at > now() - :s * interval '1 second' ORDER BY kind, id
-            """
-        ),
-        {"s": within_s},
-    ).all()
-    return [dict(r._mapping) for r in rows]
