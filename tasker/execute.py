@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from core import catalogue
+from core import catalogue, redact
 from core.clock import utcnow
 from core.errors import ValidationError
 from db.store.runs import ClaimedRun
@@ -106,17 +106,20 @@ def _finish(run: ClaimedRun, value: Any, started: dt.datetime) -> Executed:
 
 
 def _failed(run: ClaimedRun, exc: Exception, started: dt.datetime) -> Executed:
+    # an exception's text may quote the task's params: keep their credentials out of it
+    secrets = redact.task_secrets(run.params, run.signing_secret)
     if isinstance(exc, ValidationError):
         # bad input that got past the API (e.g. a task type whose rules changed): final
-        return Executed(run, False, None, f"invalid params: {exc}", False, False, started, utcnow())
+        return Executed(run, False, None, redact.scrub(f"invalid params: {exc}", secrets), False, False,
+                        started, utcnow())
+    what = redact.scrub(f"{type(exc).__name__}: {exc}", secrets)
     log.warning(
-        "handler raised %s: %s", type(exc).__name__, exc,
+        "handler raised %s", what,
         extra={"action": "handler_error", "task_type": run.task_type, "task_id": run.task_id,
                "run_id": run.run_id, "attempt": run.attempt},
         exc_info=True,
     )
-    error = f"internal error: {type(exc).__name__}: {exc}"
-    return Executed(run, False, None, error, True, True, started, utcnow())
+    return Executed(run, False, None, f"internal error: {what}", True, True, started, utcnow())
 
 
 def execute(handlers: Handlers, run: ClaimedRun) -> Executed:

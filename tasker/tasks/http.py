@@ -6,11 +6,16 @@ Success is a 2xx (or one of the task's ``success_codes``). Connection errors, ti
 408 and 429 are worth retrying (``Retry-After`` is honoured); other answers are final.
 Redirects are not followed unless the task asks (``follow_redirects``); then every hop is
 checked by the SSRF guard again, at most five.
+
+The attempt's error text, response excerpt and result body are scrubbed of the task's
+credentials (sensitive header values, the URL password) and of the client's signing secret,
+so a target that echoes its request back does not put them in the attempt record.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import email.utils
 import ipaddress
 import json
@@ -23,7 +28,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
-from core import __version__, signing, ssrf
+from core import __version__, redact, signing, ssrf
 from core.httpspec import MAX_REDIRECTS
 from tasker.execute import Report, RunContext
 
@@ -105,6 +110,21 @@ def _body(params: dict[str, Any], headers: dict[str, str]) -> bytes | None:
 
 
 async def run(params: dict[str, Any], ctx: RunContext) -> Report:
+    return _scrubbed(await _call(params, ctx), redact.task_secrets(params, ctx.signing_secret))
+
+
+def _scrubbed(report: Report, secrets: list[str]) -> Report:
+    """``report`` without the task's credentials in any text it will be stored with."""
+    error = None if report.error is None else redact.scrub(report.error, secrets)
+    excerpt = None if report.response_excerpt is None else redact.scrub(report.response_excerpt, secrets)
+    result = report.result
+    if isinstance(result, dict) and isinstance(result.get("body"), str):
+        body = excerpt if result["body"] == report.response_excerpt else redact.scrub(result["body"], secrets)
+        result = {**result, "body": body}
+    return dataclasses.replace(report, error=error, response_excerpt=excerpt, result=result)
+
+
+async def _call(params: dict[str, Any], ctx: RunContext) -> Report:
     headers = {"User-Agent": f"Tasker/{__version__}", **params.get("headers", {})}
     headers.update({
         "Tasker-Task-Id": ctx.task_id,

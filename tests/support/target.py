@@ -8,6 +8,8 @@ Paths:
   /slow/<ms>               waits <ms> milliseconds, then 200
   /redirect?to=<url>       302 to <url>
   /chain/<n>               <n> redirects in a row, then 200
+  /echo[/<code>]           answers <code> (default 200) with the request's path,
+                           headers and body (a target that reflects credentials back)
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ class Target:
                     target.in_flight += 1
                     target.max_in_flight = max(target.max_in_flight, target.in_flight)
                 try:
-                    code, headers, payload = target.answer(self.path)
+                    code, headers, payload = target.answer(self.path, dict(self.headers), body)
                 finally:
                     with target.lock:
                         target.in_flight -= 1
@@ -79,7 +81,8 @@ class Target:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
-    def answer(self, path: str) -> tuple[int, dict[str, str], Any]:
+    def answer(self, path: str, headers: dict[str, str] | None = None,
+               body: bytes = b"") -> tuple[int, dict[str, str], Any]:
         parts = path.split("?", 1)[0].strip("/").split("/")
         with self.lock:
             self.calls[path] += 1
@@ -98,6 +101,10 @@ class Target:
         if parts[0] == "chain":  # /chain/<n>: n redirects, then 200
             n = int(parts[1])
             return (302, {"Location": f"/chain/{n - 1}"}, {}) if n > 0 else (200, {}, {"end": True})
+        if parts[0] == "echo":
+            code = int(parts[1]) if len(parts) > 1 else 200
+            return code, {}, {"path": path, "headers": headers or {},
+                              "body": body.decode("utf-8", errors="replace")}
         if parts[0] == "slow":
             time.sleep(int(parts[1]) / 1000)
             return 200, {}, {"slept_ms": int(parts[1])}
