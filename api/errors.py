@@ -27,7 +27,12 @@ def install(app: Flask) -> None:
         status = exc.http_status
         if status >= 500:
             log.warning("request failed: %s", exc, extra={"action": "error", "path": request.path})
-        return jsonify(error_body(str(exc))), status
+        response = jsonify(error_body(str(exc)))
+        response.status_code = status
+        retry_after = getattr(exc, "retry_after", None)  # TooManyRequests: whole seconds
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
+        return response
 
     @app.errorhandler(sa_exc.OperationalError)
     @app.errorhandler(sa_exc.InterfaceError)

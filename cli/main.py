@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import signal
 import sys
 import warnings
@@ -73,7 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     create = cl_sub.add_parser("create", help="create a client; its new API key is the last line printed")
     create.add_argument("name")
     create.add_argument("--admin", action="store_true", help="the client may act for every client")
+    _limit_flags(create, allow_default=False)
     create.set_defaults(func=cmd_clients_create)
+    limits = cl_sub.add_parser("limits", help="show or set a client's request rate, burst and quota")
+    limits.add_argument("name")
+    _limit_flags(limits, allow_default=True)
+    limits.set_defaults(func=cmd_clients_limits)
     cl_sub.add_parser("list", help="list clients").set_defaults(func=cmd_clients_list)
     revoke = cl_sub.add_parser("revoke", help="revoke a client's key at once")
     revoke.add_argument("name")
@@ -86,6 +92,36 @@ def build_parser() -> argparse.ArgumentParser:
     config = sub.add_parser("config", help="print every setting, its variable and default")
     config.set_defaults(func=cmd_config)
     return parser
+
+
+def _limit_flags(parser: argparse.ArgumentParser, allow_default: bool) -> None:
+    """--rate, --burst and --quota: this client's own value of a TASKER_* limit."""
+    back = "; 'default' goes back to the setting" if allow_default else ""
+    for flag, dest, kind, least, name in (("--rate", "rate_limit_per_s", float, 0, "rate_limit_per_s"),
+                                          ("--burst", "rate_limit_burst", int, 1, "rate_limit_burst"),
+                                          ("--quota", "quota_active_tasks", int, 0, "quota_active_tasks")):
+        opt = OPTIONS[name]
+        parser.add_argument(flag, dest=f"client_{dest}", metavar="N", type=_limit_value(kind, least, allow_default),
+                            help=f"this client's {opt.env} (default {opt.default}){back}")
+
+
+def _limit_value(kind: type, least: int, allow_default: bool) -> Callable[[str], Any]:
+    def parse(raw: str) -> Any:
+        if allow_default and raw == "default":
+            return DEFAULT
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{raw!r} is not a number") from None
+        if not (math.isfinite(value) and value >= least):
+            raise argparse.ArgumentTypeError(f"{raw!r} must be at least {least}")
+        return value
+
+    return parse
+
+
+#: a --rate/--burst/--quota of 'default': the client's value goes back to the TASKER_* setting
+DEFAULT = object()
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
@@ -203,10 +239,12 @@ def cmd_clients_create(args: argparse.Namespace, settings: Settings) -> int:
 
     with _clients_tx(settings) as conn:
         try:
-            issued = clients.create(conn, args.name, admin=args.admin)
+            issued = clients.create(conn, args.name, admin=args.admin, **_limit_args(args))
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
     sys.stdout.write(f"client {issued.name} ({issued.role}) created\n")
+    if _limit_args(args):
+        sys.stdout.write(_describe_limits(args.name, _limit_args(args), settings) + "\n")
     sys.stdout.write(f"signing secret: {issued.signing_secret}\n")
     sys.stdout.write("API key (shown once, stored only as a hash):\n")
     sys.stdout.write(issued.key + "\n")
@@ -221,6 +259,36 @@ def cmd_clients_list(args: argparse.Namespace, settings: Settings) -> int:
     for r in rows:
         state = "revoked" if r["revoked_at"] else ("active" if r["has_key"] else "no key")
         sys.stdout.write(f"{r['name']}\t{r['role']}\t{state}\tkey id {r['key_id'] or '-'}\n")
+    return 0
+
+
+def _limit_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The limits given on the command line (DEFAULT: back to the setting, stored as NULL)."""
+    given = {k[len("client_"):]: v for k, v in vars(args).items() if k.startswith("client_") and v is not None}
+    return {k: None if v is DEFAULT else v for k, v in given.items()}
+
+
+def _describe_limits(name: str, values: dict[str, Any], settings: Settings) -> str:
+    def show(column: str, unit: str = "", zero: str = "") -> str:
+        value = values.get(column)
+        own = value is not None
+        value = getattr(settings, column) if value is None else value
+        text = zero if value == 0 and zero else f"{value:g}{unit}"
+        return text if own else f"default ({text}, {OPTIONS[column].env})"
+
+    return (f"client {name}: rate {show('rate_limit_per_s', ' requests/s', 'off')}, "
+            f"burst {show('rate_limit_burst')}, quota {show('quota_active_tasks', ' active tasks', 'unlimited')}")
+
+
+def cmd_clients_limits(args: argparse.Namespace, settings: Settings) -> int:
+    from db.store import limits
+
+    with _clients_tx(settings) as conn:
+        found = limits.set_limits(conn, args.name, _limit_args(args))
+    if found is None:
+        raise ConfigError(f"no client named {args.name!r}")
+    values = {column: getattr(found, column) for column in limits.OVERRIDES}
+    sys.stdout.write(_describe_limits(found.name, values, settings) + "\n")
     return 0
 
 

@@ -37,6 +37,17 @@ class Forbidden(TaskerError):
     http_status = 403
 
 
+class TooManyRequests(TaskerError):
+    """A client is over its request rate or its quota of pending work; ``retry_after``
+    (whole seconds, when known) becomes the answer's ``Retry-After`` header."""
+
+    http_status = 429
+
+    def __init__(self, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class QueueUnavailable(TaskerError):
     """SQS could not be reached or refused the call."""
 

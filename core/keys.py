@@ -21,7 +21,7 @@ def hash_key(key: str) -> str:
 
 def key_id_of(key: str) -> str | None:
     parts = key.split("_")
-    if len(parts) < 3 or parts[0] != "tk" or len(parts[1]) != 12:
+    if len(parts) < 3 or parts[0] != "tk" or len(parts[1]) != 12 or not (parts[1].isascii() and parts[1].isalnum()):
         return None
     return parts[1]
 

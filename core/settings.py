@@ -45,6 +45,9 @@ OPTIONS: dict[str, Option] = {
     "insecure_no_auth": Option("TASKER_INSECURE_NO_AUTH", 0, int, "1 turns API keys off (only with a loopback TASKER_API_HOST; logged as a warning on every start)."),
     "admin_key_file": Option("TASKER_ADMIN_KEY_FILE", "", str, "A file holding an admin API key the API adopts at start (the compose stack's bootstrap key)."),
     "max_body_bytes": Option("TASKER_MAX_BODY_BYTES", 262144, int, "Largest request body the API accepts (413 above)."),
+    "rate_limit_per_s": Option("TASKER_RATE_LIMIT_PER_S", 1000.0, float, "Requests per second one client may make, across every API process (429 with Retry-After above; 0 turns the limit off). `tasker clients limits` sets it per client."),
+    "rate_limit_burst": Option("TASKER_RATE_LIMIT_BURST", 2000, int, "Requests one client may make at once above its rate (the size of its token bucket)."),
+    "quota_active_tasks": Option("TASKER_QUOTA_ACTIVE_TASKS", 100000, int, "Pending and scheduled (not finished) tasks one client may have (429 above; 0: unlimited). `tasker clients limits` sets it per client."),
     "workers": Option("TASKER_WORKERS", 0, int, "Tasker processes started by `tasker up` (0: one per two cores; one tasker runs hundreds of tasks a second)."),
     "worker_concurrency": Option("TASKER_WORKER_CONCURRENCY", 32, int, "Tasks one tasker process executes at once."),
     "http_concurrency": Option("TASKER_HTTP_CONCURRENCY", 200, int, "HTTP calls one tasker process keeps in flight at once."),
@@ -89,6 +92,9 @@ class Settings:
     insecure_no_auth: int = 0
     admin_key_file: str = ""
     max_body_bytes: int = 262144
+    rate_limit_per_s: float = 1000.0
+    rate_limit_burst: int = 2000
+    quota_active_tasks: int = 100000
     workers: int = 0
     worker_concurrency: int = 32
     http_concurrency: int = 200
@@ -145,6 +151,11 @@ class Settings:
             raise ConfigError("TASKER_INSECURE_NO_AUTH needs a loopback TASKER_API_HOST (127.0.0.1, ::1 or localhost)")
         if self.api_server not in ("granian", "gunicorn"):
             raise ConfigError("TASKER_API_SERVER must be granian or gunicorn")
+        if self.rate_limit_per_s < 0 or self.rate_limit_burst < 1 or self.quota_active_tasks < 0:
+            raise ConfigError(
+                "TASKER_RATE_LIMIT_PER_S and TASKER_QUOTA_ACTIVE_TASKS must not be negative (0: off), "
+                "TASKER_RATE_LIMIT_BURST must be at least 1"
+            )
         if self.log_format not in ("json", "text"):
             raise ConfigError("TASKER_LOG_FORMAT must be json or text")
 

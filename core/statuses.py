@@ -73,3 +73,5 @@ class AttemptOutcome(StrEnum):
 #: Task statuses a client can filter on, plus ``all``.
 TASK_STATES = [s.value for s in TaskStatus]
 FINAL_TASK_STATUSES = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED})
+#: Pending or scheduled work: what a client's quota (``TASKER_QUOTA_ACTIVE_TASKS``) counts.
+ACTIVE_TASK_STATUSES = tuple(s for s in TaskStatus if s not in FINAL_TASK_STATUSES)

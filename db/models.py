@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Double,
     ForeignKey,
     Identity,
     Index,
@@ -23,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from core.statuses import AttemptOutcome, ProcessStatus, RunStatus, TaskStatus
+from core.statuses import ACTIVE_TASK_STATUSES, AttemptOutcome, ProcessStatus, RunStatus, TaskStatus
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -62,8 +63,28 @@ class Client(Base):
     key_hash: Mapped[str | None] = mapped_column(String(64))
     revoked_at: Mapped[dt.datetime | None] = mapped_column(TZ)
     created_at: Mapped[dt.datetime] = mapped_column(TZ, server_default=NOW)
+    #: per-client limits (``tasker clients limits``); NULL: the TASKER_* setting applies
+    rate_limit_per_s: Mapped[float | None] = mapped_column(Double)
+    rate_limit_burst: Mapped[int | None] = mapped_column(Integer)
+    quota_active_tasks: Mapped[int | None] = mapped_column(Integer)
 
-    __table_args__ = (CheckConstraint("role IN ('client', 'admin')", name="role"),)
+    __table_args__ = (
+        CheckConstraint("role IN ('client', 'admin')", name="role"),
+        CheckConstraint("rate_limit_per_s >= 0 AND rate_limit_burst >= 1 AND quota_active_tasks >= 0", name="limits"),
+    )
+
+
+class RateBucket(Base):
+    """A client's request-rate token bucket, shared by every API process (``api/limits.py``)."""
+
+    __tablename__ = "rate_buckets"
+
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), primary_key=True)
+    #: tokens left at ``updated_at``; refilled at the client's rate up to its burst
+    tokens: Mapped[float] = mapped_column(Double)
+    updated_at: Mapped[dt.datetime] = mapped_column(TZ)
+    #: tokens the last call took (RETURNING sees only the new row, so the statement records it)
+    taken: Mapped[int] = mapped_column(Integer, server_default=text("0"))
 
 
 class Task(Base):
@@ -95,9 +116,13 @@ class Task(Base):
     __table_args__ = (
         CheckConstraint(_in("status", TaskStatus), name="status"),
         Index("ix_tasks_client_seq", "client_id", "seq"),
-        # newest-first listing of everyone's tasks (GET /tasks, /jobs); status is deliberately
-        # not indexed so status updates stay HOT
+        # newest-first listing of everyone's tasks (GET /tasks, /jobs)
         Index("ix_tasks_seq", "seq"),
+        # a client's pending and scheduled tasks, counted for its quota (api/limits.py). Its
+        # predicate names status, so a status update is no longer HOT (PostgreSQL treats
+        # predicate columns as indexed); the price of an exact count that does not read a
+        # client's finished tasks
+        Index("ix_tasks_client_active", "client_id", postgresql_where=text(_in("status", ACTIVE_TASK_STATUSES))),
         # room on each page so the status updates of a task are HOT (no new index entries)
         {"postgresql_with": {"fillfactor": "70"}},
     )

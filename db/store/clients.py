@@ -15,6 +15,10 @@ class Principal:
     client_id: int
     name: str
     role: str
+    #: the client's own limits (``tasker clients limits``); None: the TASKER_* setting applies
+    rate_limit_per_s: float | None = None
+    rate_limit_burst: int | None = None
+    quota_active_tasks: int | None = None
 
     @property
     def admin(self) -> bool:
@@ -29,9 +33,14 @@ class Issued:
     signing_secret: str
 
 
-def create(conn: Connection, name: str, admin: bool = False, key: str | None = None) -> Issued:
+def create(
+    conn: Connection, name: str, admin: bool = False, key: str | None = None, *,
+    rate_limit_per_s: float | None = None, rate_limit_burst: int | None = None,
+    quota_active_tasks: int | None = None,
+) -> Issued:
     """A new client (or a client known only by name so far) gets a key. ``key`` adopts a given
-    key (the compose stack's bootstrap admin key)."""
+    key (the compose stack's bootstrap admin key); the limits, when given, override the
+    TASKER_* settings for this client."""
     if key is None:
         key_id, key, key_hash = keys.new_key()
     else:
@@ -42,15 +51,20 @@ def create(conn: Connection, name: str, admin: bool = False, key: str | None = N
     row = conn.execute(
         text(
             """
-            INSERT INTO clients (name, role, key_id, key_hash)
-            VALUES (:name, :role, :key_id, :key_hash)
+            INSERT INTO clients (name, role, key_id, key_hash, rate_limit_per_s, rate_limit_burst,
+                                 quota_active_tasks)
+            VALUES (:name, :role, :key_id, :key_hash, :rate, :burst, :quota)
             ON CONFLICT (name) DO UPDATE SET role = EXCLUDED.role, key_id = EXCLUDED.key_id,
-                key_hash = EXCLUDED.key_hash, revoked_at = NULL
+                key_hash = EXCLUDED.key_hash, revoked_at = NULL,
+                rate_limit_per_s = COALESCE(EXCLUDED.rate_limit_per_s, clients.rate_limit_per_s),
+                rate_limit_burst = COALESCE(EXCLUDED.rate_limit_burst, clients.rate_limit_burst),
+                quota_active_tasks = COALESCE(EXCLUDED.quota_active_tasks, clients.quota_active_tasks)
             WHERE clients.key_hash IS NULL OR clients.key_hash = EXCLUDED.key_hash
             RETURNING name, role, signing_secret
             """
         ),
-        {"name": name, "role": "admin" if admin else "client", "key_id": key_id, "key_hash": key_hash},
+        {"name": name, "role": "admin" if admin else "client", "key_id": key_id, "key_hash": key_hash,
+         "rate": rate_limit_per_s, "burst": rate_limit_burst, "quota": quota_active_tasks},
     ).one_or_none()
     if row is None:
         raise ValueError(f"client {name!r} already has a key; use rotate to issue a new one")
@@ -93,8 +107,10 @@ def authenticate(conn: Connection, key: str) -> Principal | None:
     if key_id is None:
         return None
     row = conn.execute(
-        text("SELECT id, name, role, key_hash, revoked_at FROM clients WHERE key_id = :key_id"), {"key_id": key_id}
+        text("SELECT id, name, role, key_hash, revoked_at, rate_limit_per_s, rate_limit_burst, quota_active_tasks "
+             "FROM clients WHERE key_id = :key_id"),
+        {"key_id": key_id},
     ).one_or_none()
     if row is None or row.key_hash is None or row.revoked_at is not None or not keys.matches(key, row.key_hash):
         return None
-    return Principal(row.id, row.name, row.role)
+    return Principal(row.id, row.name, row.role, row.rate_limit_per_s, row.rate_limit_burst, row.quota_active_tasks)
