@@ -7,7 +7,7 @@ import logging
 from flask import Flask
 from sqlalchemy.engine import Engine
 
-from api import auth, errors
+from api import auth, errors, limits, openapi, schemas
 from api.background import BackgroundDispatcher
 from api.routes import health, seed, tasks
 from api.services import Services
@@ -42,9 +42,12 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["tasker"] = Services(settings, engine, transport, background)
+    app.extensions["tasker_schemas"] = schemas.build(settings)
     errors.install(app)
     auth.install(app)
+    limits.install(app)
     app.register_blueprint(seed.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(tasks.bp)
+    app.register_blueprint(openapi.bp)
     return app

@@ -28,7 +28,26 @@ def json_object(required: bool = True) -> dict[str, Any]:
         raise ValidationError(f"request body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ValidationError("request body must be a JSON object")
+    if b"\\u0000" in raw and _has_nul(data):
+        raise ValidationError("request body holds a NUL character (\\u0000), which Tasker cannot store")
     return data
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def no_nul(where: str, values: Any) -> None:
+    """Path and query values reach PostgreSQL, which cannot hold a NUL character."""
+    for value in values:
+        if isinstance(value, str) and "\x00" in value:
+            raise ValidationError(f"the {where} holds a NUL character, which Tasker cannot store")
 
 
 def only_fields(data: dict[str, Any], allowed: tuple[str, ...]) -> None:

@@ -31,6 +31,14 @@ class TaskType:
     #: same params, same result: successful results go to the cache table
     deterministic: bool
     description: str = ""
+    #: the JSON Schema of the params (published in the OpenAPI document and checked before
+    #: ``validate``); None: any JSON object, and ``validate`` says the rest
+    schema: Callable[[], dict[str, Any]] | None = None
+
+    def params_schema(self) -> dict[str, Any]:
+        if self.schema is None:
+            return {"type": "object", "description": f"params of {self.name}"}
+        return self.schema()
 
 
 _REGISTRY: dict[str, TaskType] = {}
@@ -127,12 +135,23 @@ def _validate_surprise(params: Any) -> Params:
     return {"first": value}
 
 
+def _number_schema(fields: tuple[str, ...]) -> Callable[[], dict[str, Any]]:
+    return lambda: {"type": "object", "properties": {f: {"type": "number"} for f in fields},
+                    "required": list(fields), "additionalProperties": False}
+
+
+def _surprise_schema() -> dict[str, Any]:
+    return {"type": "object", "properties": {"first": {"type": "integer", "minimum": 1, "maximum": len(song.LINES),
+                                                       "description": "a line of the song"}},
+            "required": ["first"], "additionalProperties": False}
+
+
 register(TaskType("sum2", _numbers("sum2", ("first", "second")), "tasker.tasks.sum2:run", True,
-                  "first + second"))
+                  "first + second", _number_schema(("first", "second"))))
 register(TaskType("mult3", _numbers("mult3", ("first", "second", "third")), "tasker.tasks.mult3:run",
-                  True, "first * second * third"))
+                  True, "first * second * third", _number_schema(("first", "second", "third"))))
 register(TaskType("surprise", _validate_surprise, "tasker.tasks.surprise:run", True,
-                  "line number `first` of a public-domain song; guess which"))
+                  "line number `first` of a public-domain song; guess which", _surprise_schema))
 
 
 # The HTTP task type lives in its own module (it is the biggest spec); importing it registers it.

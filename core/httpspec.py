@@ -104,7 +104,38 @@ def validate(params: Any) -> dict[str, Any]:
     return out
 
 
+def schema(max_timeout_s: float | None = None) -> dict[str, Any]:
+    """The JSON Schema of an HTTP spec (the shapes; ``validate`` adds the rules between fields
+    and the SSRF check)."""
+    cap = _limits["max_timeout_s"] if max_timeout_s is None else max_timeout_s
+    return {
+        "type": "object",
+        "properties": {
+            "url": {"type": "string", "minLength": 1, "maxLength": MAX_URL, "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://",
+                    "description": "absolute http:// or https:// URL; internal addresses are refused",
+                    "x-describe": f"an absolute http:// or https:// URL of at most {MAX_URL} characters"},
+            "method": {"type": "string", "enum": [*METHODS, *(m.lower() for m in METHODS)],
+                       "description": "default GET, or POST with post_data"},
+            "headers": {"type": "object", "maxProperties": MAX_HEADERS,
+                        "additionalProperties": {"type": "string", "maxLength": MAX_HEADER_BYTES},
+                        "description": f"at most {MAX_HEADERS} headers and {MAX_HEADER_BYTES} bytes in all",
+                        "x-describe": "an object of string values"},
+            "body": {"description": "the request body: a string as is, any other JSON value as JSON"},
+            "post_data": {"description": "a JSON body; the method defaults to POST"},
+            "timeout_s": {"type": "number", "exclusiveMinimum": 0, "maximum": cap,
+                          "description": f"seconds (default {min(DEFAULT_TIMEOUT_S, cap):g})"},
+            "success_codes": {"type": "array", "maxItems": 100,
+                              "items": {"type": "integer", "minimum": 100, "maximum": 599},
+                              "description": "status codes that count as success (default 2xx)"},
+            "follow_redirects": {"type": "boolean", "description": f"follow up to {MAX_REDIRECTS} redirects"},
+        },
+        "required": ["url"],
+        "additionalProperties": False,
+    }
+
+
 catalogue.register(catalogue.TaskType(
     "http", validate, "tasker.tasks.http:run", False,
     "call a URL (method, headers, body); retried on connection errors, timeouts, 5xx, 408 and 429",
+    schema,
 ))

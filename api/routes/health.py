@@ -8,6 +8,7 @@ from flask import Blueprint, jsonify
 from sqlalchemy import text
 
 from api.errors import error_body
+from api.openapi import doc
 from api.services import services
 from core.errors import QueueUnavailable, StoreUnavailable
 from db.engine import transaction
@@ -16,11 +17,13 @@ bp = Blueprint("health", __name__)
 
 
 @bp.get("/healthz")
+@doc("Liveness: the API process answers", tag="health", responses={200: "Health"}, public=True)
 def healthz() -> Any:
     return jsonify({"status": "ok"})
 
 
 @bp.get("/readyz")
+@doc("Readiness: the database and SQS answer", tag="health", responses={200: "Ready"}, public=True, errors=(503,))
 def readyz() -> Any:
     svc = services()
     problems: list[str] = []

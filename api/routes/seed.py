@@ -6,14 +6,16 @@ import json
 import logging
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, g, jsonify
 
 from api.auth import acting_client, principal, require_admin
-from api.body import client_name, int_arg, json_object, only_fields, retry_policy
+from api.body import client_name, int_arg, retry_policy
+from api.limits import check_quota
+from api.openapi import doc
 from api.services import services
-from core import catalogue
+from core import catalogue, redact
 from core.clock import iso
-from core.errors import QueueUnavailable, ValidationError
+from core.errors import QueueUnavailable
 from core.ids import new_id
 from core.statuses import ProcessStatus, TaskStatus
 from db.engine import raw_transaction, transaction
@@ -23,18 +25,12 @@ from db.store import requests as store
 bp = Blueprint("seed", __name__)
 log = logging.getLogger("tasker.api")
 
-SETTABLE = (ProcessStatus.ACTIVE.value, ProcessStatus.SUSPENDED.value)
-
-
 @bp.post("/process")
+@doc("Run a built-in task now (the seed API); a deterministic task's cached result answers at once",
+     tag="seed", body="ProcessRequest", responses={200: "ProcessAnswer", 201: "ProcessAnswer", 202: "ProcessAnswer"})
 def process() -> Any:
-    body = json_object()
-    only_fields(body, ("task", "client_name", "params", "retries"))
-    task = body.get("task")
-    if task is None:
-        raise ValidationError(f"missing 'task': one of {', '.join(catalogue.names())}")
-    if not isinstance(task, str):
-        raise ValidationError(f"'task' must be a string: one of {', '.join(catalogue.names())}")
+    body = g.body
+    task = body["task"]
     spec = catalogue.get(task)
     name = acting_client(client_name(body.get("client_name"), required=principal() is None))
     assert name is not None
@@ -44,6 +40,7 @@ def process() -> Any:
     svc = services()
     cid = svc.client_id(name)
     assert cid is not None
+    check_quota(cid)
     task_id, run_id = new_id(), new_id()
     with raw_transaction(svc.engine) as tx:
         accepted = store.create_request(
@@ -81,7 +78,7 @@ def _request_json(row: store.RequestRow) -> dict[str, Any]:
     out: dict[str, Any] = {
         "rid": row.rid,
         "task": row.task,
-        "params": row.params,
+        "params": redact.redact_params(row.params),
         "status": row.status,
         "cached": row.cached,
         "attempts": row.attempts,
@@ -97,10 +94,10 @@ def _request_json(row: store.RequestRow) -> dict[str, Any]:
 
 
 @bp.get("/get_requests_status")
+@doc("A client's requests, newest first (the seed API); a JSON body is read like the query string",
+     tag="seed", query="RequestsQuery", query_from_body=True, responses={200: "RequestsStatus"})
 def get_requests_status() -> Any:
-    body = json_object(required=False)
-    merged = {**request.args.to_dict(), **body}
-    only_fields(merged, ("client_name", "limit", "cursor"))
+    merged = g.query
     name = acting_client(client_name(merged.get("client_name"), required=principal() is None))
     assert name is not None
     limit = int_arg("limit", merged.get("limit"), 50, 1, 500)
@@ -122,7 +119,12 @@ def get_requests_status() -> Any:
 
 
 @bp.get("/get_processes_status")
+@doc("Status of every task type; queue details for admin keys", tag="seed", responses={200: "ProcessesStatus"})
 def get_processes_status() -> Any:
+    """Every task type's status; the operational details (reason, counts, workers, queue) only
+    for an admin key (or with keys off): a client sees ``status`` and ``since``."""
+    who = principal()
+    details = who is None or who.admin
     svc = services()
     types = catalogue.names()
     live_within = max(3 * svc.settings.poll_seconds, 30)
@@ -130,6 +132,9 @@ def get_processes_status() -> Any:
         rows = processes.list_processes(conn, types, live_within)
     out: dict[str, Any] = {}
     for row in rows:
+        if not details:
+            out[row.task_type] = {"status": row.status, "since": iso(row.since)}
+            continue
         entry: dict[str, Any] = {
             "status": row.status,
             "reason": row.reason,
@@ -150,22 +155,11 @@ def get_processes_status() -> Any:
 
 
 @bp.post("/set_processes_status")
+@doc("Suspend or resume task types (admin)", tag="seed", body="SetProcessesStatus",
+     responses={200: "ProcessesSet"})
 def set_processes_status() -> Any:
     require_admin()
-    body = json_object()
-    if not body:
-        raise ValidationError(
-            'name at least one task type and its new status, e.g. {"mult3": "suspended"}'
-        )
-    known = catalogue.names()
-    for task_type, status in body.items():
-        if task_type not in known:
-            raise ValidationError(f"unknown task {task_type!r}; known tasks: {', '.join(known)}")
-        if status not in SETTABLE:
-            raise ValidationError(
-                f"status of {task_type!r} must be 'active' or 'suspended' "
-                f"('error' and 'queue' are set by Tasker itself), got {status!r}"
-            )
+    body = g.body
     svc = services()
     with transaction(svc.engine) as conn:
         for task_type, status in body.items():

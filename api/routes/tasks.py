@@ -7,17 +7,18 @@ import datetime as dt
 import logging
 from typing import Any
 
-from flask import Blueprint, jsonify, redirect, request
+from flask import Blueprint, current_app, g, jsonify, redirect
 
 from api.auth import acting_client, check_owner, principal
-from api.body import client_name, int_arg, json_object, only_fields, retry_policy
+from api.body import client_name, int_arg, only_fields, retry_policy
+from api.limits import check_quota
+from api.openapi import doc
 from api.services import services
-from core import catalogue, httpspec
+from core import catalogue, httpspec, redact
 from core import schedule as schedules
 from core.clock import iso, utcnow
 from core.errors import Conflict, Forbidden, NotFound, ValidationError
 from core.ids import new_id
-from core.statuses import TASK_STATES
 from db.engine import transaction
 from db.store import tasks as store
 
@@ -63,6 +64,8 @@ def _create_all(specs: list[dict[str, Any]], now: dt.datetime) -> list[tuple[str
     """Store every spec in one transaction: all or nothing."""
     svc = services()
     client_ids = {spec["client_name"]: svc.client_id(spec["client_name"]) for spec in specs}
+    for name in client_ids:  # the whole batch fits, or nothing is stored
+        check_quota(name, sum(spec["client_name"] == name for spec in specs))
     created = []
     with transaction(svc.engine) as conn:
         for spec in specs:
@@ -88,9 +91,11 @@ def _kick(spec: dict[str, Any], run_id: str, status: str) -> None:
 
 
 @bp.post("/tasks")
+@doc("Create a task: an HTTP call or a built-in task, now, later or on a schedule", tag="tasks",
+     body="TaskCreate", responses={201: "TaskCreated"})
 def create() -> Any:
     now = utcnow()
-    spec = _parse(json_object(), now)
+    spec = _parse(g.body, now)
     [(task_id, run_id, status)] = _create_all([spec], now)
     _kick(spec, run_id, status)
     when = "now" if status != "scheduled" else f"at {iso(spec['first_due'])}"
@@ -102,19 +107,16 @@ def create() -> Any:
 
 
 @bp.post("/tasks/batch")
+@doc("Create up to 100 tasks at once: all or nothing", tag="tasks", body="TaskBatch",
+     responses={201: "TaskBatchCreated"})
 def create_batch() -> Any:
-    body = json_object()
-    only_fields(body, ("tasks",))
-    items = body.get("tasks")
-    if not isinstance(items, list) or not 1 <= len(items) <= 100:
-        raise ValidationError("'tasks' must be a list of 1 to 100 task specs")
+    items = g.body["tasks"]
+    task_schema = current_app.extensions["tasker_schemas"]["TaskCreate"]
     now = utcnow()
     specs = []
     for i, item in enumerate(items):  # all validated before anything is stored
-        if not isinstance(item, dict):
-            raise ValidationError(f"tasks[{i}] must be a JSON object")
         try:
-            specs.append(_parse(item, now))
+            specs.append(_parse(task_schema.check(item), now))
         except ValidationError as exc:
             raise ValidationError(f"tasks[{i}]: {exc}") from None
     created = _create_all(specs, now)
@@ -129,7 +131,7 @@ def task_json(row: dict[str, Any]) -> dict[str, Any]:
         "id": row["id"],
         "client_name": row["client_name"],
         "task": row["task_type"],
-        "params": row["params"],
+        "params": redact.redact_params(row["params"]),  # credentials stay stored, never shown
         "status": row["status"],
         "schedule": row["schedule"] or {"kind": "now"},
         "next_run_datetime": iso(row["next_run_at"]) if row["status"] in ("scheduled", "queued", "held") else None,
@@ -169,16 +171,18 @@ def _load(task_id: str) -> dict[str, Any]:
 
 @bp.get("/tasks/<task_id>")
 @bp.get("/tasks/id/<task_id>")
+@doc("One task: its spec (secrets redacted), status, schedule and last run", tag="tasks",
+     responses={200: "Task"})
 def get_task(task_id: str) -> Any:
     return jsonify(task_json(_load(task_id)))
 
 
 @bp.get("/tasks")
+@doc("The caller's tasks, newest first, with a total count", tag="tasks", query="TasksQuery",
+     responses={200: "TaskList"})
 def list_tasks() -> Any:
-    args = request.args
+    args = g.query
     state = args.get("state", "all")
-    if state != "all" and state not in TASK_STATES:
-        raise ValidationError(f"'state' must be one of {', '.join(TASK_STATES)} or all")
     states = None if state == "all" else [state]
     limit = int_arg("limit", args.get("limit"), 50, 1, 500)
     cursor_raw = args.get("cursor")
@@ -195,6 +199,7 @@ def list_tasks() -> Any:
 
 
 @bp.delete("/tasks/<task_id>")
+@doc("Cancel a task: it never fires again", tag="tasks", responses={200: "TaskChanged"}, errors=(409,))
 def cancel(task_id: str) -> Any:
     row = _load(task_id)
     with transaction(services().engine) as conn:
@@ -237,21 +242,19 @@ def _resume(task_id: str) -> dict[str, Any]:
 
 
 @bp.post("/tasks/<task_id>/pause")
+@doc("Pause a task until it is resumed", tag="tasks", responses={200: "TaskChanged"}, errors=(409,))
 def pause(task_id: str) -> Any:
     return jsonify(_pause(task_id))
 
 
 @bp.post("/tasks/<task_id>/resume")
+@doc("Resume a paused task", tag="tasks", responses={200: "TaskChanged"}, errors=(409,))
 def resume(task_id: str) -> Any:
     return jsonify(_resume(task_id))
 
 
 def _bulk(action: Any) -> Any:
-    body = json_object()
-    only_fields(body, ("ids",))
-    ids = body.get("ids")
-    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids) or len(ids) > 500:
-        raise ValidationError("'ids' must be a list of 1 to 500 task ids")
+    ids = g.body["ids"]
     outcomes = {}
     for task_id in ids:
         try:
@@ -262,16 +265,21 @@ def _bulk(action: Any) -> Any:
 
 
 @bp.post("/tasks/pause")
+@doc("Pause several tasks; each id gets its own outcome", tag="tasks", body="TaskIds",
+     responses={200: "BulkResults"})
 def pause_many() -> Any:
     return _bulk(_pause)
 
 
 @bp.post("/tasks/resume")
+@doc("Resume several tasks; each id gets its own outcome", tag="tasks", body="TaskIds",
+     responses={200: "BulkResults"})
 def resume_many() -> Any:
     return _bulk(_resume)
 
 
 @bp.get("/tasks/<task_id>/results")
+@doc("Every run and attempt of a task, oldest first", tag="tasks", responses={200: "TaskHistory"})
 def results(task_id: str) -> Any:
     row = _load(task_id)
     with transaction(services().engine) as conn:
@@ -283,6 +291,8 @@ def results(task_id: str) -> Any:
 
 
 @bp.patch("/tasks/<task_id>")
+@doc("Change the time, schedule, target, headers, body or retries of a scheduled or paused task",
+     tag="tasks", body="TaskPatch", responses={200: "Task"}, errors=(409,))
 def modify(task_id: str) -> Any:
     """Change time, schedule, target, headers, body or retries of a scheduled or paused task."""
     row = _load(task_id)
@@ -291,13 +301,15 @@ def modify(task_id: str) -> Any:
             f"task {task_id} is {row['status']}; only scheduled or paused tasks can be modified "
             "(a task that is queued or running is already on its way)"
         )
-    body = json_object()
+    body = g.body
     only_fields(body, ALL_FIELDS)
     if "task" in body and body["task"] != row["task_type"]:
         raise ValidationError("the task type of a task cannot change; create a new task instead")
     now = utcnow()
     if row["task_type"] == "http":
-        merged = {**row["params"], **{k: body[k] for k in HTTP_FIELDS if k in body}}
+        # a header sent back as "[redacted]" (or the URL as shown) keeps its stored value
+        merged = redact.restore_params({**row["params"], **{k: body[k] for k in HTTP_FIELDS if k in body}},
+                                       row["params"])
         if "post_data" in body:  # a JSON POST replaces the stored body, and its method unless given
             merged.pop("body", None)
             if "method" not in body:
@@ -326,9 +338,11 @@ def modify(task_id: str) -> Any:
 
 
 @bp.post("/tasks/<task_id>/retry")
+@doc("Run a failed task again", tag="tasks", responses={202: "TaskChanged"}, errors=(409,))
 def retry(task_id: str) -> Any:
     row = _load(task_id)
     run_id = new_id()
+    check_quota(row["client_name"])  # a failed task becomes active again
     with transaction(services().engine) as conn:
         ok = store.retry_failed(conn, task_id, row["task_type"], run_id)
     if not ok:
@@ -339,13 +353,15 @@ def retry(task_id: str) -> Any:
 
 
 @bp.get("/jobs")
+@doc("Running, scheduled and finished tasks keyed by id (the seed scheduler's view)", tag="tasks",
+     query="JobsQuery", responses={200: "Jobs"})
 def jobs() -> Any:
     """The seed Tornado scheduler's view: running, scheduled and history, keyed by id."""
-    limit = int_arg("limit", request.args.get("limit"), 100, 1, 1000)
+    limit = int_arg("limit", g.query.get("limit"), 100, 1, 1000)
     out: dict[str, dict[str, Any]] = {"running": {}, "scheduled": {}, "history": {}}
     groups = {"running": ["running", "queued", "held"], "scheduled": ["scheduled", "paused"],
               "history": ["completed", "failed", "cancelled"]}
-    cid = _listing_client(request.args.get("client"))
+    cid = _listing_client(g.query.get("client"))
     if cid == -1:
         return jsonify(out)
     with transaction(services().engine) as conn:
@@ -356,5 +372,6 @@ def jobs() -> Any:
 
 
 @bp.get("/")
+@doc("Redirects to /jobs", tag="tasks", responses={302: None})
 def root() -> Any:
     return redirect("/jobs", code=302)
