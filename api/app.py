@@ -9,7 +9,7 @@ from sqlalchemy.engine import Engine
 
 from api import auth, errors, limits, openapi, schemas
 from api.background import BackgroundDispatcher
-from api.routes import health, seed, tasks
+from api.routes import health, seed, tasks, workflows
 from api.services import Services
 from core import catalogue, httpspec
 from core.dispatch import Dispatcher
@@ -49,5 +49,6 @@ def create_app(
     app.register_blueprint(seed.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(tasks.bp)
+    app.register_blueprint(workflows.bp)
     app.register_blueprint(openapi.bp)
     return app

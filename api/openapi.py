@@ -79,11 +79,12 @@ def doc(summary: str, *, tag: str, responses: dict[int, str | None], body: str |
 
 def _typed(raw: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
     """Query values as the schema's types: '10' -> 10 where an integer is declared (anything
-    else stays as it is, and the check names the parameter). Empty values mean 'not given'."""
+    else stays as it is, and the check names the parameter). An empty value is a value: the
+    document says what each parameter must be, and ``limit=`` is not a page size."""
     props = schema.get("properties", {})
     out: dict[str, Any] = {}
     for name, value in raw.items():
-        if value == "" or value is None:
+        if value is None:
             continue
         if props.get(name, {}).get("type") == "integer" and isinstance(value, str) and _INT.match(value):
             out[name] = int(value)
@@ -96,7 +97,7 @@ def _typed(raw: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
 
 def _schema_of(item: Any, name: str = "") -> dict[str, Any]:
     if isinstance(item, Checker):
-        return item.schema
+        return item.published(_ref)
     if isinstance(item, Variants):
         return {"oneOf": [{"$ref": f"#/components/schemas/{_variant_name(name, k)}"} for k in item.variants]}
     return dict(item)

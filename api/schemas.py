@@ -14,7 +14,7 @@ from core import schedule as schedules
 from core.errors import ValidationError
 from core.schema import Checker, Schema, Variants, enum, integer, number, obj, string
 from core.settings import Settings
-from core.statuses import TASK_STATES, ProcessStatus
+from core.statuses import TASK_STATES, WORKFLOW_STATES, ProcessStatus
 
 NULLABLE_TIME = {"type": ["string", "null"], "maxLength": 64,
                  "description": "ISO 8601 date-time; without an offset it is read in 'timezone'"}
@@ -87,6 +87,58 @@ def task_variants(settings: Settings, *, patch: bool = False) -> dict[str, Schem
     return out
 
 
+def step_variants(settings: Settings) -> dict[str, Schema]:
+    """A workflow step (or fallback): a task spec without its own schedule or client; an HTTP
+    step may send the previous step's answer as its body."""
+    skip = {*schedule_fields(), "client_name"}
+    out = {}
+    for key, variant in task_variants(settings).items():
+        props = {k: v for k, v in variant["properties"].items() if k not in skip}
+        if key == "http":
+            props["body_from"] = {"type": "string", "enum": ["previous"],
+                                  "description": "send the previous step's answer (parsed when it is JSON) as the body"}
+        out[key] = obj(props, tuple(variant.get("required", ())), variant.get("description", ""))
+    return out
+
+
+def workflow_create(settings: Settings) -> Checker:
+    http = httpspec.schema(settings.http_timeout_max_s)
+    check = obj({**http["properties"],
+                 "json_field": string(200, 1, "a dotted path in the JSON answer (a.b.0.c) that must equal 'equals'"),
+                 "equals": {"description": "the value json_field must have"}},
+                ("url",), "an HTTP call; it passes when the answer's status is one of success_codes (default "
+                          "2xx) and, if json_field is given, the field equals 'equals'")
+    seconds = {"type": ["number", "string"], "maxLength": 32,
+               "description": "seconds, or a string like '30s', '5m', '2h', '1d'"}
+    return Checker(obj({
+        "client_name": CLIENT_NAME,
+        "steps": {"type": "array", "items": {"type": "object"}, "minItems": 1, "maxItems": 20,
+                  "description": "task specs run in order (HTTP or built-in, each with its own retries)",
+                  "x-describe": "a list of 1 to 20 task specs"},
+        "initial_delay": {**seconds, "description": "wait before step 1 (default 0)"},
+        "run_at": {"type": "string", "maxLength": 64, "description": "ISO 8601 time of step 1 (instead of initial_delay)"},
+        "condition_check": check,
+        "condition_check_delay": {**seconds, "description": "wait after a step before its first check (default 0)"},
+        "condition_check_retries": integer(0, 1000, "checks after the first before the fallback runs (default 3)"),
+        "condition_check_interval": {**seconds, "description": "wait between two checks (default 10 s)"},
+        "fallback": {"type": "object", "description": "a task spec run when a step fails or the condition never passes"},
+    }, ("steps",)), parts={"steps": "WorkflowStep", "fallback": "WorkflowStep"})
+
+
+def workflow_answer() -> Schema:
+    nullable_time = {"type": ["string", "null"]}
+    item = obj({"kind": enum(["step", "check", "fallback"]), "position": integer(0), "attempt": integer(0),
+                "task_id": string(), "status": string(), "outcome": {"type": ["string", "null"]},
+                "history": {"type": "array", "items": {"type": "object"}}},
+               ("kind", "position", "task_id"), additional=True)
+    return obj({
+        "id": string(), "client_name": string(), "status": enum(WORKFLOW_STATES), "phase": string(),
+        "step": integer(0), "checks": integer(0), "message": {"type": ["string", "null"]},
+        "next_at": nullable_time, "created_at": string(), "updated_at": string(), "finished_at": nullable_time,
+        "spec": {"type": "object"}, "items": {"type": "array", "items": item},
+    }, ("id", "client_name", "status", "created_at"), additional=True)
+
+
 def process_variants() -> dict[str, Schema]:
     out = {}
     for spec in catalogue.all_types():
@@ -132,6 +184,7 @@ def build(settings: Settings) -> dict[str, Any]:
                        "description": "task ids"}}, ("ids",))
     cursor = integer(1, 2**62, "next_cursor of the previous page")
     settable = [ProcessStatus.ACTIVE.value, ProcessStatus.SUSPENDED.value]  # 'error', 'queue': Tasker's own
+    workflow = workflow_answer()
     schemas: dict[str, Any] = {
         # --- request bodies
         "ProcessRequest": Variants(process_variants(), _pick_process),
@@ -144,8 +197,10 @@ def build(settings: Settings) -> dict[str, Any]:
         "TaskBatch": Checker(obj({"tasks": {"type": "array", "items": {"type": "object"}, "minItems": 1,
                                             "maxItems": 100, "description": "task specs, as POST /tasks takes",
                                             "x-describe": "a list of 1 to 100 task specs"}},
-                                 ("tasks",))),
+                                 ("tasks",)), parts={"tasks": "TaskCreate"}),
         "TaskIds": Checker(ids),
+        "WorkflowCreate": workflow_create(settings),
+        "WorkflowStep": Variants(step_variants(settings), _pick_task),
         "SetProcessesStatus": Checker({**obj({n: enum(settable, "'error' and 'queue' are set by Tasker itself")
                                                for n in names}), "minProperties": 1,
                                        "x-unknown": "task", "x-empty": "name at least one task type and its new "
@@ -158,6 +213,9 @@ def build(settings: Settings) -> dict[str, Any]:
                                    "limit": integer(1, 500, "page size (default 50)"), "cursor": cursor,
                                    "client": string(200, 1, "'*' (admin): every client's; a name: that client's"),
                                    "client_name": string(200, 1, "alias of client")})),
+        "WorkflowsQuery": Checker(obj({"state": enum([*WORKFLOW_STATES, "all"], "default all"),
+                                       "limit": integer(1, 500, "page size (default 50)"), "cursor": cursor,
+                                       "client": string(200, 1, "'*' (admin): every client's; a name: that client's")})),
         "JobsQuery": Checker(obj({"limit": integer(1, 1000, "tasks per group (default 100)"),
                                   "client": string(200, 1, "'*' (admin): every client's")})),
         # --- answers (published only)
@@ -194,6 +252,13 @@ def build(settings: Settings) -> dict[str, Any]:
         "ProcessesSet": obj({"set_processes_status": obj({"processes": {"type": "object"}, "success": {"type": "boolean"}},
                                                          ("success",), additional=True)},
                             ("set_processes_status",), additional=True),
+        "Workflow": workflow,
+        "WorkflowCreated": obj({"id": string(), "status": enum(WORKFLOW_STATES), "message": string(),
+                                "start_at": string()}, ("id", "status"), additional=True),
+        "WorkflowList": obj({"count": integer(0), "workflows": {"type": "array", "items": workflow},
+                             "next_cursor": {"type": ["string", "null"]}}, ("count", "workflows"), additional=True),
+        "WorkflowCancelled": obj({"id": string(), "status": enum(WORKFLOW_STATES), "message": string()},
+                                 ("id", "status", "message"), additional=True),
         "Health": obj({"status": string()}, ("status",), additional=True),
         "Ready": obj({"status": string(), "checks": {"type": "object"}}, ("status",), additional=True),
     }

@@ -6,6 +6,8 @@ Each pass (every ``TASKER_CONTROLLER_INTERVAL`` seconds):
 
 * dispatch due runs that no one sent yet: held work released by ``active``, retries whose
   time has come, runs the API could not send (SQS down, window full);
+* move workflows whose wait is over or whose current step, check or fallback ended
+  (``controller/workflows.py``);
 * every few seconds: recover runs whose tasker stopped mid-task and whose message did not
   come back, re-send dispatched runs whose message was lost (their queue is empty), check
   that SQS answers again for types in ``queue`` status, and write a heartbeat.
@@ -21,6 +23,7 @@ import time
 
 from sqlalchemy.engine import Engine
 
+from controller import workflows
 from core import catalogue
 from core.dispatch import Dispatcher
 from core.errors import QueueUnavailable, StoreUnavailable
@@ -86,6 +89,7 @@ class Controller:
             self._last_maintenance = time.monotonic()
             self.maintenance()
         self.dispatch_due()
+        workflows.advance(self.engine, self.dispatcher)
 
     def dispatch_due(self) -> int:
         with transaction(self.engine) as conn:

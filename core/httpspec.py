@@ -43,7 +43,11 @@ def validate(params: Any) -> dict[str, Any]:
         raise ValidationError("param 'url' of http must be a non-empty string")
     if len(url) > MAX_URL:
         raise ValidationError(f"param 'url' of http is longer than {MAX_URL} characters")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # a malformed port or IPv6 literal raises here rather than at call time
+    except ValueError as exc:
+        raise ValidationError(f"param 'url' of http is not a valid URL: {exc}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError("param 'url' of http must be an absolute http:// or https:// URL")
     try:

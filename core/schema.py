@@ -10,6 +10,7 @@ code and answer 400 the same way.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -81,13 +82,33 @@ def enum(values: list[str] | tuple[str, ...], description: str = "") -> Schema:
 # --- checking -------------------------------------------------------------------------------
 
 class Checker:
-    """A compiled schema. ``check(data)`` returns the data or raises a ValidationError."""
+    """A compiled schema. ``check(data)`` returns the data or raises a ValidationError.
 
-    def __init__(self, schema: Schema, prefix: str = "", task: str | None = None) -> None:
+    ``published()`` is the schema as the OpenAPI document shows it: the same dictionary, with
+    the fields named in ``parts`` pointing at the schema that checks them."""
+
+    def __init__(self, schema: Schema, prefix: str = "", task: str | None = None,
+                 parts: Mapping[str, str] | None = None) -> None:
         self.schema = schema
         self.prefix = prefix
         self.task = task
+        #: fields whose value (or items, for a list) the view checks with another named schema
+        #: (a task spec inside a batch or a workflow): published as a reference to it
+        self.parts = dict(parts or {})
         self._validator = jsonschema_rs.validator_for(schema)
+
+    def published(self, ref: Callable[[str], Schema]) -> Schema:
+        if not self.parts:
+            return self.schema
+        out = copy.deepcopy(self.schema)
+        for field, name in self.parts.items():
+            prop = out["properties"][field]
+            if prop.get("type") == "array":
+                prop["items"] = ref(name)
+            else:
+                out["properties"][field] = {**ref(name), **({"description": prop["description"]}
+                                                             if "description" in prop else {})}
+        return out
 
     def check(self, data: Any) -> Any:
         if self._validator.is_valid(data):

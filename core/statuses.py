@@ -70,6 +70,37 @@ class AttemptOutcome(StrEnum):
     LOST = "lost"
 
 
+class WorkflowStatus(StrEnum):
+    """A workflow: a sequence of steps with a condition check and a fallback."""
+
+    #: waiting for its first step (initial_delay or run_at)
+    SCHEDULED = "scheduled"
+    #: a step, a condition check or the fallback is running or due
+    RUNNING = "running"
+    #: every step ran and every condition check passed
+    SUCCESS = "success"
+    #: a step failed or the condition check never passed; the fallback ran (if any)
+    FAILED = "failed"
+    #: cancelled by its client; nothing further starts
+    CANCELLED = "cancelled"
+
+
+class WorkflowPhase(StrEnum):
+    """What a running workflow is doing at its position."""
+
+    #: running step ``position`` (or waiting to start it)
+    STEP = "step"
+    #: checking the condition after step ``position``
+    CHECK = "check"
+    #: running the fallback
+    FALLBACK = "fallback"
+    #: finished
+    DONE = "done"
+
+
+WORKFLOW_STATES = [s.value for s in WorkflowStatus]
+ACTIVE_WORKFLOW_STATUSES = (WorkflowStatus.SCHEDULED, WorkflowStatus.RUNNING)
+
 #: Task statuses a client can filter on, plus ``all``.
 TASK_STATES = [s.value for s in TaskStatus]
 FINAL_TASK_STATUSES = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED})

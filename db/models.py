@@ -24,7 +24,16 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from core.statuses import ACTIVE_TASK_STATUSES, AttemptOutcome, ProcessStatus, RunStatus, TaskStatus
+from core.statuses import (
+    ACTIVE_TASK_STATUSES,
+    ACTIVE_WORKFLOW_STATUSES,
+    AttemptOutcome,
+    ProcessStatus,
+    RunStatus,
+    TaskStatus,
+    WorkflowPhase,
+    WorkflowStatus,
+)
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -236,3 +245,65 @@ class Worker(Base):
     heartbeat_at: Mapped[dt.datetime] = mapped_column(TZ, server_default=NOW)
 
     __table_args__ = (CheckConstraint("kind IN ('tasker', 'controller', 'api')", name="kind"),)
+
+
+class Workflow(Base):
+    """A sequence of tasks with a condition check and a fallback, advanced by the controller
+    (``controller/workflows.py``). Its state is here, so a controller restart resumes it."""
+
+    __tablename__ = "workflows"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, Identity())
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"))
+    status: Mapped[str] = mapped_column(String(20))
+    phase: Mapped[str] = mapped_column(String(20))
+    #: the normalised request (core/workflow.py)
+    spec: Mapped[Any] = mapped_column(JSONB)
+    #: index of the current step
+    position: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    #: condition checks done after the current step
+    checks: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    #: when the next step, check or fallback starts (NULL while one runs)
+    next_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+    #: the task of the step, check or fallback that runs now
+    current_task_id: Mapped[str | None] = mapped_column(String(32))
+    #: result of the last step that succeeded (what ``body_from: previous`` sends)
+    last_result: Mapped[Any | None] = mapped_column(JSONB)
+    #: what happened, in words (why it failed, where it was cancelled)
+    message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(TZ, server_default=NOW)
+    updated_at: Mapped[dt.datetime] = mapped_column(TZ, server_default=NOW)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+
+    __table_args__ = (
+        CheckConstraint(_in("status", WorkflowStatus), name="status"),
+        CheckConstraint(_in("phase", WorkflowPhase), name="phase"),
+        Index("ix_workflows_client_seq", "client_id", "seq"),
+        Index("ix_workflows_seq", "seq"),
+        # what the controller looks at: workflows not finished
+        Index("ix_workflows_active", "next_at", postgresql_where=text(_in("status", ACTIVE_WORKFLOW_STATUSES))),
+    )
+
+
+class WorkflowItem(Base):
+    """One step, condition check or fallback of a workflow, and the task that ran it. The
+    unique key is the guarantee that nothing runs twice for the same position."""
+
+    __tablename__ = "workflow_items"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(ForeignKey("workflows.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    position: Mapped[int] = mapped_column(Integer)
+    #: the check's number after its step (0 for steps and the fallback)
+    attempt: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    task_id: Mapped[str] = mapped_column(String(32))
+    #: succeeded / failed for a step or the fallback, passed / not_passed for a check
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[dt.datetime] = mapped_column(TZ, server_default=NOW)
+
+    __table_args__ = (
+        CheckConstraint("kind IN ('step', 'check', 'fallback')", name="kind"),
+        Index("uq_workflow_items_position", "workflow_id", "kind", "position", "attempt", unique=True),
+    )

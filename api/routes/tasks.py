@@ -36,6 +36,19 @@ ALL_FIELDS = OTHER_FIELDS + HTTP_FIELDS + schedules.FIELDS
 
 def _parse(body: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     only_fields(body, ALL_FIELDS)
+    task_type, params = task_and_params(body)
+    sched = schedules.parse({k: body[k] for k in schedules.FIELDS if k in body}, now,
+                            services().settings.min_interval_s)
+    first = sched.first_fire(now)
+    assert first is not None
+    name = acting_client(client_name(body.get("client_name"), required=False), default="default")
+    return {"task_type": task_type, "params": params, "schedule": sched, "first_due": first,
+            "retry_policy": retry_policy(body, services().settings), "client_name": name}
+
+
+def task_and_params(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The task type and normalised params of a task spec (an HTTP call or a built-in task);
+    also what a workflow's steps are."""
     if "url" in body:
         if body.get("task", "http") != "http":
             raise ValidationError("'url' is for HTTP tasks; a built-in task takes 'task' and 'params'")
@@ -51,13 +64,7 @@ def _parse(body: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
         task_type = raw_type
         spec = catalogue.get(task_type)
         params = httpspec.validate(body.get("params")) if task_type == "http" else spec.validate(body.get("params"))
-    sched = schedules.parse({k: body[k] for k in schedules.FIELDS if k in body}, now,
-                            services().settings.min_interval_s)
-    first = sched.first_fire(now)
-    assert first is not None
-    name = acting_client(client_name(body.get("client_name"), required=False), default="default")
-    return {"task_type": task_type, "params": params, "schedule": sched, "first_due": first,
-            "retry_policy": retry_policy(body, services().settings), "client_name": name}
+    return task_type, params
 
 
 def _create_all(specs: list[dict[str, Any]], now: dt.datetime) -> list[tuple[str, str, str]]:

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from core.logs import JsonFormatter
-from core.statuses import TASK_STATES
+from core.statuses import TASK_STATES, WORKFLOW_STATES
 from db.store import clients
 from tests.conftest import authed
 from tests.support.wait import wait_for
@@ -41,6 +41,8 @@ class World:
     ids: dict[str, str]
     #: JSON log lines written while alice's work was created and run
     logs: str
+    #: alice's workflow (scheduled an hour ahead)
+    workflow: str = ""
 
     def secrets(self) -> list[str]:
         return [AUTHORIZATION, AUTHORIZATION.split()[1], API_KEY_HEADER, AUTH_TOKEN, URL_PASSWORD,
@@ -111,7 +113,10 @@ def world(app: Any, engine: Any, threads: Any, target: Any) -> Iterator[World]:
         root.setLevel(level)
     assert task_of(alice, ids["failed"])["status"] == "failed"
     assert task_of(alice, ids["echoed"])["status"] == "completed"
-    yield World(alice, bob, keys, issued["alice"].signing_secret, ids, stream.getvalue())
+    workflow = created(alice.post("/workflows", json={
+        "steps": [{"url": f"{target.url}/echo?m={MARKER}", "headers": {"Authorization": AUTHORIZATION}}],
+        "initial_delay": "1h"}))
+    yield World(alice, bob, keys, issued["alice"].signing_secret, ids, stream.getvalue(), workflow)
 
 
 def _snapshot(engine: Any, ids: list[str]) -> dict[str, Any]:
@@ -136,6 +141,16 @@ def status(code: int) -> Check:
 def forbidden_task(response: Any) -> None:
     assert response.status_code == 403, response.get_data(as_text=True)
     assert response.get_json() == {"error": {"message": FORBIDDEN}}
+
+
+def forbidden_workflow(response: Any) -> None:
+    assert response.status_code == 403, response.get_data(as_text=True)
+    assert response.get_json() == {"error": {"message": "Forbidden: Workflow does not belong to this user"}}
+
+
+def only_bobs_workflows(response: Any) -> None:
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert all(w["client_name"] == "bob" for w in response.get_json()["workflows"])
 
 
 def only_bobs(key: str) -> Check:
@@ -195,7 +210,16 @@ def _matrix(world: World) -> list[tuple[str, str, Any, Check]]:
                                              "delay": "1h"}]}, status(403)),
         ("POST", "/set_processes_status", {"sum2": "suspended"}, status(403)),
         ("GET", "/get_processes_status", None, public_processes),
+        ("GET", f"/workflows/{world.workflow}", None, forbidden_workflow),
+        ("DELETE", f"/workflows/{world.workflow}", None, forbidden_workflow),
+        ("GET", f"/workflows/{UNKNOWN}", None, status(404)),
+        ("DELETE", f"/workflows/{UNKNOWN}", None, status(404)),
+        ("GET", "/workflows?client=*", None, status(403)),
+        ("GET", "/workflows?client=alice", None, status(403)),
+        ("POST", "/workflows", {"client_name": "alice", "steps": [{"task": "sum2", "params": {"first": 1, "second": 1}}],
+                                "initial_delay": "1h"}, status(403)),
     ]
+    calls += [("GET", f"/workflows?state={state}", None, only_bobs_workflows) for state in [*WORKFLOW_STATES, "all"]]
     return calls
 
 
@@ -228,7 +252,7 @@ def test_another_clients_key_reaches_none_of_her_work_through_any_endpoint(
              if method not in ("HEAD", "OPTIONS") and not rule.rule.startswith(PUBLIC)}
     assert every - covered == set(), "endpoints without an entry in the isolation matrix"
 
-    leaks = [*world.ids.values(), MARKER, *world.secrets()]
+    leaks = [*world.ids.values(), world.workflow, MARKER, *world.secrets()]
     for method, path, answer in seen:
         assert not [s for s in leaks if s in answer], f"{method} {path} showed bob alice's data: {answer}"
     assert _snapshot(engine, list(world.ids.values())) == before
@@ -236,6 +260,7 @@ def test_another_clients_key_reaches_none_of_her_work_through_any_endpoint(
         assert task_of(world.alice, task_id)["status"] == state
     with engine.connect() as conn:
         assert conn.execute(text("SELECT status FROM processes WHERE task_type = 'sum2'")).scalar_one() == "active"
+        assert conn.execute(text("SELECT status FROM workflows")).scalars().all() == ["scheduled"]
 
 
 def test_credentials_never_show_in_answers_attempt_records_or_logs(

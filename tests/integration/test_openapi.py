@@ -55,7 +55,13 @@ def test_the_document_publishes_the_very_schemas_requests_are_checked_with(app: 
     checked = app.extensions["tasker_schemas"]
     for name, item in checked.items():
         if isinstance(item, Checker):
-            assert components[name] == item.schema, name
+            published = components[name]
+            for field, part in item.parts.items():  # checked with another published schema
+                prop = published["properties"][field]
+                assert (prop.get("items") or prop)["$ref"] == f"#/components/schemas/{part}", name
+                published = {**published, "properties": {**published["properties"],
+                                                         field: item.schema["properties"][field]}}
+            assert published == item.schema, name
         elif isinstance(item, Variants):
             refs = [ref["$ref"].rsplit("/", 1)[1] for ref in components[name]["oneOf"]]
             assert [components[r] for r in refs] == list(item.variants.values()), name
@@ -108,6 +114,9 @@ def test_fuzzed_requests_get_no_5xx_and_only_documented_answers(app: Any, method
     headers) is one the document describes, and a request that breaks the document is
     refused with a 4xx."""
     api = schemathesis.openapi.from_wsgi("/openapi.json", app)
+    # the key is ours to send (an admin key, below); a generated Authorization header would
+    # make a case "negative" only by a header this test then replaces
+    api.config.generation.update(with_security_parameters=False)
     strategy = api[path][method].as_strategy(generation_mode=mode)
     checks = [not_a_server_error, status_code_conformance, content_type_conformance,
               response_schema_conformance, response_headers_conformance]

@@ -8,6 +8,7 @@ Paths:
   /slow/<ms>               waits <ms> milliseconds, then 200
   /redirect?to=<url>       302 to <url>
   /chain/<n>               <n> redirects in a row, then 200
+  /ready/<k>[/tag]         {"state": "pending"} until the k-th call, then {"state": "ready"}
   /echo[/<code>]           answers <code> (default 200) with the request's path,
                            headers and body (a target that reflects credentials back)
 """
@@ -105,6 +106,9 @@ class Target:
             code = int(parts[1]) if len(parts) > 1 else 200
             return code, {}, {"path": path, "headers": headers or {},
                               "body": body.decode("utf-8", errors="replace")}
+        if parts[0] == "ready":  # /ready/<k>[/tag]: {"state": "pending"} until the k-th call, then "ready"
+            k = int(parts[1])
+            return 200, {}, {"state": "ready" if count >= k else "pending", "call": count}
         if parts[0] == "slow":
             time.sleep(int(parts[1]) / 1000)
             return 200, {}, {"slept_ms": int(parts[1])}
