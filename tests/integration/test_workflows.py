@@ -4,7 +4,12 @@ a local HTTP target that becomes ready after K checks, never does, or fails a st
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
@@ -14,6 +19,17 @@ from tests.conftest import authed
 from tests.support.wait import wait_for
 
 FAST = {"condition_check_delay": 0, "condition_check_interval": 0.2}
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def spawn_controller(settings: Any, log_path: Path) -> subprocess.Popen[bytes]:
+    """A real ``tasker controller`` process (so it can be SIGKILLed)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TASKER_")}
+    env.update(settings.env())
+    env["PYTHONPATH"] = str(ROOT)
+    with log_path.open("ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "cli.main", "controller"], env=env, cwd=ROOT,
+                                stdout=log, stderr=subprocess.STDOUT)
 
 
 def create(client: Any, **body: Any) -> str:
@@ -181,6 +197,38 @@ def test_a_controller_killed_mid_workflow_is_resumed_by_another_without_repeats(
     for path in ("/ok?one", "/ok?two", "/ok?three"):
         assert len(target.arrivals_for(path)) == 1, path
     assert [k for k, *_ in positions].count("step") == 3
+
+
+def test_a_sigkilled_controller_process_loses_nothing_and_repeats_nothing(
+    client: Any, settings: Any, threads: Any, target: Any, engine: Any, tmp_path: Path
+) -> None:
+    threads.worker()
+    wid = create(client, steps=[{"url": target.url + "/ok?k1"}, {"url": target.url + "/ok?k2"}],
+                 condition_check={"url": target.url + "/ready/6/h", "json_field": "state", "equals": "ready"},
+                 condition_check_retries=20, condition_check_interval=0.2)
+    first = spawn_controller(settings, tmp_path / "controller-1.log")
+    try:
+        wait_for(lambda: len(target.arrivals_for("/ready/6/h")) >= 3, what="checks after step 1")
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    assert client.get(f"/workflows/{wid}").get_json()["status"] == "running"
+    second = spawn_controller(settings, tmp_path / "controller-2.log")
+    try:
+        body = wait_finished(client, wid, timeout=40)
+    finally:
+        second.terminate()
+        second.wait(20)
+    assert body["status"] == "success", body
+    positions = items_in_db(engine, wid)
+    assert len(positions) == len(set(positions))
+    assert [(k, p) for k, p, _ in positions if k == "step"] == [("step", 0), ("step", 1)]
+    assert len(target.arrivals_for("/ok?k1")) == 1 and len(target.arrivals_for("/ok?k2")) == 1
+    checks = [a for k, _, a in positions if k == "check"]
+    assert len(target.arrivals_for("/ready/6/h")) == len(checks)  # every check call is a recorded check
 
 
 def test_workflows_are_listed_by_state_and_owned_like_tasks(app: Any, client: Any, engine: Any, target: Any) -> None:
