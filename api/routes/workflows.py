@@ -202,14 +202,22 @@ def list_workflows() -> Any:
 @doc("Cancel a workflow: if scheduled it never starts; if running it stops before its next step",
      tag="workflows", responses={200: "WorkflowCancelled"}, errors=(409,))
 def cancel(workflow_id: str) -> Any:
-    row = _load(workflow_id)
-    where = {"step": f"step {row['position'] + 1}", "check": f"the condition check after step {row['position'] + 1}",
-             "fallback": "the fallback"}.get(row["phase"], "its current step")
-    running = f"cancelled while {where} was running; nothing further starts"
+    _load(workflow_id)  # exists, and is the caller's
     with transaction(services().engine) as conn:
-        before = store.cancel(conn, workflow_id, running)
-    if before is None:
-        raise Conflict(f"workflow {workflow_id} already finished ({row['status']}); there is nothing to cancel")
-    message = "cancelled before it started; no step will run" if before == "scheduled" else running
+        now = store.lock(conn, workflow_id)  # the state a concurrent move left, not the one read above
+        assert now is not None
+        before = now["status"]
+        message = _cancel_message(now)
+        if not store.cancel(conn, workflow_id, message):
+            raise Conflict(f"workflow {workflow_id} already finished ({before}); there is nothing to cancel")
     log.info("workflow cancelled", extra={"action": "workflow_cancelled", "workflow_id": workflow_id, "was": before})
     return jsonify({"id": workflow_id, "status": "cancelled", "message": message})
+
+
+def _cancel_message(state: dict[str, Any]) -> str:
+    if state["status"] == "scheduled":
+        return "cancelled before it started; no step will run"
+    step = state["position"] + 1
+    where = {"step": f"step {step}", "check": f"the condition check after step {step}",
+             "fallback": "the fallback"}.get(state["phase"], "its current step")
+    return f"cancelled while {where} was running; nothing further starts"

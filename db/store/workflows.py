@@ -77,22 +77,26 @@ def count(conn: Connection, *, client_id: int | None, states: list[str] | None) 
     return int(conn.execute(text(f"SELECT count(*) FROM workflows WHERE {' AND '.join(where)}"), params).scalar_one())
 
 
-def cancel(conn: Connection, workflow_id: str, message_if_running: str) -> str | None:
-    """Cancel unless finished; the status it had, or None. A running workflow keeps its current
-    task (it finishes) but starts nothing more."""
+def lock(conn: Connection, workflow_id: str) -> dict[str, Any] | None:
+    """The workflow's state, locked until the transaction ends (a controller's move waits)."""
     row = conn.execute(
-        text("""
-            UPDATE workflows w SET status = 'cancelled', phase = 'done', updated_at = now(), finished_at = now(),
-                   next_at = NULL,
-                   message = CASE WHEN old.status = 'scheduled' THEN 'cancelled before it started'
-                                  ELSE :running END
-            FROM workflows old
-            WHERE w.id = :id AND old.id = w.id AND w.status IN ('scheduled', 'running')
-            RETURNING old.status
-        """),
-        {"id": workflow_id, "running": message_if_running},
+        text("SELECT status, phase, position FROM workflows WHERE id = :id FOR UPDATE"), {"id": workflow_id}
     ).one_or_none()
-    return None if row is None else str(row[0])
+    return None if row is None else dict(row._mapping)
+
+
+def cancel(conn: Connection, workflow_id: str, message: str) -> bool:
+    """Cancel unless finished. A running workflow keeps its current task (it finishes) but
+    starts nothing more: the controller only moves scheduled and running workflows."""
+    result = conn.execute(
+        text("""
+            UPDATE workflows SET status = 'cancelled', phase = 'done', updated_at = now(), finished_at = now(),
+                   next_at = NULL, message = :message
+            WHERE id = :id AND status IN ('scheduled', 'running')
+        """),
+        {"id": workflow_id, "message": message},
+    )
+    return bool(result.rowcount)
 
 
 def due_ids(conn: Connection, limit: int) -> list[str]:
