@@ -9,6 +9,7 @@ from sqlalchemy.engine import Engine
 
 from api import auth, errors, limits, openapi, schemas
 from api.background import BackgroundDispatcher
+from api.body import check_request_shape
 from api.routes import health, seed, tasks, workflows
 from api.services import Services
 from core import catalogue, httpspec
@@ -44,6 +45,7 @@ def create_app(
     app.extensions["tasker"] = Services(settings, engine, transport, background)
     app.extensions["tasker_schemas"] = schemas.build(settings)
     errors.install(app)
+    app.before_request(lambda: check_request_shape(settings))
     auth.install(app)
     limits.install(app)
     app.register_blueprint(seed.bp)

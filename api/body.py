@@ -7,13 +7,31 @@ from typing import Any
 
 from flask import request
 
-from core.errors import ValidationError
+from core.errors import HeadersTooLarge, UriTooLong, ValidationError
 from core.retry import RetryPolicy
 from core.settings import Settings
 
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+def check_request_shape(settings: Settings) -> None:
+    """URL length, header count and header size, answered in JSON (414, 431) before any work.
+    The HTTP servers' own limits are set above these (cli/serve.py), so these are the ones a
+    client meets."""
+    length = len(request.full_path) if request.query_string else len(request.path)
+    if length > settings.max_url_length:
+        raise UriTooLong(f"request URL too long: {length} characters of path and query string, the limit is "
+                         f"{settings.max_url_length} (TASKER_MAX_URL_LENGTH); send long values in a JSON body")
+    headers = request.headers
+    if len(headers) > settings.max_request_headers:
+        raise HeadersTooLarge(f"too many request headers: {len(headers)}, the limit is "
+                              f"{settings.max_request_headers} (TASKER_MAX_REQUEST_HEADERS)")
+    size = sum(len(k) + len(v) + 4 for k, v in headers.items())
+    if size > settings.max_header_bytes:
+        raise HeadersTooLarge(f"request headers too large: {size} bytes, the limit is {settings.max_header_bytes} "
+                              "(TASKER_MAX_HEADER_BYTES)")
 
 
 def json_object(required: bool = True) -> dict[str, Any]:

@@ -30,7 +30,9 @@ _STANDARD = {
     404: "no such task",
     409: "the task's state does not allow this",
     413: "the request body is larger than TASKER_MAX_BODY_BYTES",
+    414: "the path and query string are longer than TASKER_MAX_URL_LENGTH",
     429: "a per-client quota or the request rate limit was reached (see Retry-After)",
+    431: "more request headers than TASKER_MAX_REQUEST_HEADERS, or larger than TASKER_MAX_HEADER_BYTES",
     503: "the database or the queue is unavailable; retry later",
 }
 
@@ -138,7 +140,7 @@ def _operation(meta: Doc, path_vars: list[str], schemas: dict[str, Any]) -> dict
         if name:
             entry["content"] = _json_content(_ref(name))
         responses[str(status)] = entry
-    errors = set(meta.errors)
+    errors = set(meta.errors) | {414, 431}  # every request: URL length, header count and size
     if meta.body or meta.query:
         errors.add(400)
     if meta.body:

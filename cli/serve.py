@@ -95,5 +95,10 @@ def serve_gunicorn(settings: Settings) -> None:
         "loglevel": "warning",
         "proc_name": "tasker-api",
         "backlog": 2048,
+        # above TASKER_MAX_URL_LENGTH / _REQUEST_HEADERS / _HEADER_BYTES, so a client meets the
+        # API's JSON 414 and 431 answers rather than gunicorn's plain-text 400
+        "limit_request_line": 8190,
+        "limit_request_fields": 1000,
+        "limit_request_field_size": 65536,
     }
     _Gunicorn(settings, options).run()

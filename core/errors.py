@@ -19,6 +19,18 @@ class ValidationError(TaskerError):
     http_status = 400
 
 
+class UriTooLong(TaskerError):
+    """The request's path and query string are longer than the API accepts."""
+
+    http_status = 414
+
+
+class HeadersTooLarge(TaskerError):
+    """Too many request headers, or too large in all."""
+
+    http_status = 431
+
+
 class NotFound(TaskerError):
     http_status = 404
 

@@ -45,6 +45,9 @@ OPTIONS: dict[str, Option] = {
     "insecure_no_auth": Option("TASKER_INSECURE_NO_AUTH", 0, int, "1 turns API keys off (only with a loopback TASKER_API_HOST; logged as a warning on every start)."),
     "admin_key_file": Option("TASKER_ADMIN_KEY_FILE", "", str, "A file holding an admin API key the API adopts at start (the compose stack's bootstrap key)."),
     "max_body_bytes": Option("TASKER_MAX_BODY_BYTES", 262144, int, "Largest request body the API accepts (413 above)."),
+    "max_url_length": Option("TASKER_MAX_URL_LENGTH", 4000, int, "Longest request path and query string the API accepts (414 above; at most 8000)."),
+    "max_request_headers": Option("TASKER_MAX_REQUEST_HEADERS", 64, int, "Most request headers the API accepts (431 above; at most 1000, and granian itself refuses more than 100 with a bare 431)."),
+    "max_header_bytes": Option("TASKER_MAX_HEADER_BYTES", 16384, int, "Largest total size of a request's headers the API accepts (431 above; at most 65536)."),
     "rate_limit_per_s": Option("TASKER_RATE_LIMIT_PER_S", 1000.0, float, "Requests per second one client may make, across every API process (429 with Retry-After above; 0 turns the limit off). `tasker clients limits` sets it per client."),
     "rate_limit_burst": Option("TASKER_RATE_LIMIT_BURST", 2000, int, "Requests one client may make at once above its rate (the size of its token bucket)."),
     "quota_active_tasks": Option("TASKER_QUOTA_ACTIVE_TASKS", 100000, int, "Pending and scheduled (not finished) tasks one client may have (429 above; 0: unlimited). `tasker clients limits` sets it per client."),
@@ -92,6 +95,9 @@ class Settings:
     insecure_no_auth: int = 0
     admin_key_file: str = ""
     max_body_bytes: int = 262144
+    max_url_length: int = 4000
+    max_request_headers: int = 64
+    max_header_bytes: int = 16384
     rate_limit_per_s: float = 1000.0
     rate_limit_burst: int = 2000
     quota_active_tasks: int = 100000
@@ -156,6 +162,10 @@ class Settings:
                 "TASKER_RATE_LIMIT_PER_S and TASKER_QUOTA_ACTIVE_TASKS must not be negative (0: off), "
                 "TASKER_RATE_LIMIT_BURST must be at least 1"
             )
+        if not (1 <= self.max_url_length <= 8000 and 1 <= self.max_request_headers <= 1000
+                and 1 <= self.max_header_bytes <= 65536):
+            raise ConfigError("TASKER_MAX_URL_LENGTH must be 1-8000, TASKER_MAX_REQUEST_HEADERS 1-1000 and "
+                              "TASKER_MAX_HEADER_BYTES 1-65536 (the HTTP servers' own limits lie above them)")
         if self.log_format not in ("json", "text"):
             raise ConfigError("TASKER_LOG_FORMAT must be json or text")
 

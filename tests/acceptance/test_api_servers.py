@@ -46,6 +46,13 @@ def test_tasker_api_serves_json_under_each_server(settings: Settings, server: st
         assert status == 400 and "unknown task" in body["error"]["message"]
         status, body = call("GET", base + "/missing", key=ADMIN_KEY)
         assert status == 404 and "error" in body
+        # the API's own limits answer in JSON: the server's lie above them
+        status, body = call("GET", base + "/tasks?x=" + "a" * 5000, key=ADMIN_KEY)
+        assert status == 414 and "TASKER_MAX_URL_LENGTH" in body["error"]["message"]
+        status, body = call("GET", base + "/tasks", key=ADMIN_KEY, headers={f"X-H{i}": "1" for i in range(80)})
+        assert status == 431 and "TASKER_MAX_REQUEST_HEADERS" in body["error"]["message"]
+        status, body = call("GET", base + "/tasks", key=ADMIN_KEY, headers={"X-Big": "b" * 20000})
+        assert status == 431 and "TASKER_MAX_HEADER_BYTES" in body["error"]["message"]
     finally:
         proc.terminate()
         try:

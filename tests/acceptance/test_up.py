@@ -29,9 +29,10 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def call(method: str, url: str, body: Any = None, key: str | None = None) -> tuple[int, Any]:
+def call(method: str, url: str, body: Any = None, key: str | None = None,
+         headers: dict[str, str] | None = None) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method)
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     if key:
         request.add_header("Authorization", f"Bearer {key}")
     try:

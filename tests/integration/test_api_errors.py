@@ -74,3 +74,12 @@ def test_client_name_may_be_left_out_with_a_key_and_is_required_without_keys(cli
     assert client.post("/process", data=body).status_code == 201
     open_api = create_app(dataclasses.replace(settings, insecure_no_auth=1), engine=engine).test_client()
     assert_error(open_api.post("/process", data=body), 400, "missing 'client_name'")
+
+
+def test_url_length_header_count_and_size_are_limited_with_json_answers(client: Any) -> None:
+    assert_error(client.get("/tasks?state=all&x=" + "a" * 4000), 414, "request URL too long", "TASKER_MAX_URL_LENGTH")
+    assert_error(client.get("/healthz?" + "a" * 4000), 414, "request URL too long")  # before anything else
+    many = {f"X-Extra-{i}": "1" for i in range(65)}
+    assert_error(client.get("/tasks", headers=many), 431, "too many request headers", "TASKER_MAX_REQUEST_HEADERS")
+    assert_error(client.get("/tasks", headers={"X-Big": "b" * 17000}), 431, "request headers too large")
+    assert client.get("/tasks?state=all", headers={f"X-Extra-{i}": "1" for i in range(40)}).status_code == 200
