@@ -188,20 +188,23 @@ def get_task(task_id: str) -> Any:
 @doc("The caller's tasks, newest first, with a total count", tag="tasks", query="TasksQuery",
      responses={200: "TaskList"})
 def list_tasks() -> Any:
+    return listing("tasks", store.list_tasks, store.count, task_json, client=g.query.get("client_name"))
+
+
+def listing(key: str, page: Any, count: Any, shown: Any, client: str | None = None) -> Any:
+    """A newest-first page of the caller's (or, for an admin, anyone's) tasks or workflows,
+    with the total count: ``state``, ``limit``, ``cursor`` and ``client`` of the checked query."""
     args = g.query
     state = args.get("state", "all")
     states = None if state == "all" else [state]
-    limit = int_arg("limit", args.get("limit"), 50, 1, 500)
-    cursor_raw = args.get("cursor")
-    cursor = None if not cursor_raw else int_arg("cursor", cursor_raw, 0, 1, 2**62)
-    svc = services()
-    cid = _listing_client(args.get("client") or args.get("client_name"))
+    limit = args.get("limit", 50)
+    cid = _listing_client(args.get("client") or client)
     if cid == -1:
-        return jsonify({"count": 0, "tasks": [], "next_cursor": None})
-    with transaction(svc.engine) as conn:
-        rows, next_cursor = store.list_tasks(conn, client_id=cid, states=states, limit=limit, cursor=cursor)
-        total = store.count(conn, client_id=cid, states=states)
-    return jsonify({"count": total, "tasks": [task_json(r) for r in rows],
+        return jsonify({"count": 0, key: [], "next_cursor": None})
+    with transaction(services().engine) as conn:
+        rows, next_cursor = page(conn, client_id=cid, states=states, limit=limit, cursor=args.get("cursor"))
+        total = count(conn, client_id=cid, states=states)
+    return jsonify({"count": total, key: [shown(r) for r in rows],
                     "next_cursor": None if next_cursor is None else str(next_cursor)})
 
 

@@ -12,10 +12,10 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, current_app, g, jsonify
 
 from api.auth import acting_client, principal
-from api.body import client_name, int_arg, retry_policy
+from api.body import client_name, retry_policy
 from api.limits import check_quota
 from api.openapi import doc
-from api.routes.tasks import _listing_client, task_and_params
+from api.routes.tasks import listing, task_and_params
 from api.services import services
 from core import httpspec, redact
 from core import schedule as schedules
@@ -183,19 +183,7 @@ def get_workflow(workflow_id: str) -> Any:
 @doc("The caller's workflows, newest first", tag="workflows", query="WorkflowsQuery",
      responses={200: "WorkflowList"})
 def list_workflows() -> Any:
-    args = g.query
-    state = args.get("state", "all")
-    states = None if state == "all" else [state]
-    limit = int_arg("limit", args.get("limit"), 50, 1, 500)
-    cursor = args.get("cursor")
-    cid = _listing_client(args.get("client"))
-    if cid == -1:
-        return jsonify({"count": 0, "workflows": [], "next_cursor": None})
-    with transaction(services().engine) as conn:
-        rows, next_cursor = store.list_workflows(conn, client_id=cid, states=states, limit=limit, cursor=cursor)
-        total = store.count(conn, client_id=cid, states=states)
-    return jsonify({"count": total, "workflows": [workflow_json(r) for r in rows],
-                    "next_cursor": None if next_cursor is None else str(next_cursor)})
+    return listing("workflows", store.list_workflows, store.count, workflow_json)
 
 
 @bp.delete("/workflows/<workflow_id>")

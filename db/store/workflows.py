@@ -43,38 +43,36 @@ def get(conn: Connection, workflow_id: str) -> dict[str, Any] | None:
     return None if row is None else dict(row._mapping)
 
 
-def list_workflows(conn: Connection, *, client_id: int | None, states: list[str] | None, limit: int,
-                   cursor: int | None) -> tuple[list[dict[str, Any]], int | None]:
-    where = ["TRUE"]
-    params: dict[str, Any] = {"limit": limit + 1}
+def _filters(client_id: int | None, states: list[str] | None) -> tuple[list[str], dict[str, Any]]:
+    where: list[str] = ["TRUE"]
+    params: dict[str, Any] = {}
     if client_id is not None:
         where.append("w.client_id = :cid")
         params["cid"] = client_id
     if states:
         where.append("w.status = ANY(:states)")
         params["states"] = states
+    return where, params
+
+
+def list_workflows(conn: Connection, *, client_id: int | None, states: list[str] | None, limit: int,
+                   cursor: int | None) -> tuple[list[dict[str, Any]], int | None]:
+    where, params = _filters(client_id, states)
     if cursor is not None:
         where.append("w.seq < :cursor")
         params["cursor"] = cursor
     rows = conn.execute(
         text(f"SELECT {_COLUMNS} FROM workflows w JOIN clients c ON c.id = w.client_id "
              f"WHERE {' AND '.join(where)} ORDER BY w.seq DESC LIMIT :limit"),
-        params,
+        {**params, "limit": limit + 1},
     ).all()
     out = [dict(r._mapping) for r in rows[:limit]]
     return out, (out[-1]["seq"] if len(rows) > limit else None)
 
 
 def count(conn: Connection, *, client_id: int | None, states: list[str] | None) -> int:
-    where = ["TRUE"]
-    params: dict[str, Any] = {}
-    if client_id is not None:
-        where.append("client_id = :cid")
-        params["cid"] = client_id
-    if states:
-        where.append("status = ANY(:states)")
-        params["states"] = states
-    return int(conn.execute(text(f"SELECT count(*) FROM workflows WHERE {' AND '.join(where)}"), params).scalar_one())
+    where, params = _filters(client_id, states)
+    return int(conn.execute(text(f"SELECT count(*) FROM workflows w WHERE {' AND '.join(where)}"), params).scalar_one())
 
 
 def lock(conn: Connection, workflow_id: str) -> dict[str, Any] | None:
