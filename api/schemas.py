@@ -59,18 +59,23 @@ def _common(with_schedule: bool = True) -> dict[str, Schema]:
     return {**out, **(schedule_fields() if with_schedule else {})}
 
 
-def _pick_task(data: dict[str, Any]) -> str:
-    """Which variant of a task spec a body is: HTTP when it has a url, else its task type."""
-    if "url" in data:
-        return "http"
+def _task_variant(data: dict[str, Any], missing: str) -> str:
+    """The variant named by a body's ``task``: a known task type, else a 400 naming them."""
     task = data.get("task")
     if task is None:
-        raise ValidationError(f"missing 'task': give 'url' for an HTTP task, or 'task' (one of "
-                              f"{', '.join(catalogue.names())}) and 'params'")
+        raise ValidationError(f"missing 'task': {missing}")
     if not isinstance(task, str):
         raise ValidationError(f"'task' must be a string: one of {', '.join(catalogue.names())}")
     catalogue.get(task)  # unknown -> 400 naming the known ones
     return f"task:{task}"
+
+
+def _pick_task(data: dict[str, Any]) -> str:
+    """Which variant of a task spec a body is: HTTP when it has a url, else its task type."""
+    if "url" in data:
+        return "http"
+    return _task_variant(data, f"give 'url' for an HTTP task, or 'task' (one of {', '.join(catalogue.names())}) "
+                               "and 'params'")
 
 
 def task_variants(settings: Settings, *, patch: bool = False) -> dict[str, Schema]:
@@ -149,13 +154,7 @@ def process_variants() -> dict[str, Schema]:
 
 
 def _pick_process(data: dict[str, Any]) -> str:
-    task = data.get("task")
-    if task is None:
-        raise ValidationError(f"missing 'task': one of {', '.join(catalogue.names())}")
-    if not isinstance(task, str):
-        raise ValidationError(f"'task' must be a string: one of {', '.join(catalogue.names())}")
-    catalogue.get(task)
-    return f"task:{task}"
+    return _task_variant(data, f"one of {', '.join(catalogue.names())}")
 
 
 def task_answer() -> Schema:

@@ -87,8 +87,8 @@ def _move(conn: Connection, row: dict[str, Any], now: dt.datetime) -> tuple[str,
             if kind == "fallback":
                 decision = wf.Finish(WorkflowStatus.FAILED,
                                      f"{row['message'] or 'failed'}; the fallback {'succeeded' if ok else 'failed'}")
-            _log(wid, f"{kind} {state.position + 1 if kind == 'step' else ''} "
-                      f"{'succeeded' if ok else 'failed'}".replace("  ", " "), kind, task_id)
+            what = f"step {state.position + 1}" if kind == "step" else kind
+            _log(wid, f"{what} {'succeeded' if ok else 'failed'}", kind, task_id)
     if isinstance(decision, wf.Finish):
         store.finish(conn, wid, decision.status, decision.message, last_result)
         _log(wid, f"workflow {decision.status}: {decision.message}", "finished")

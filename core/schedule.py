@@ -121,19 +121,20 @@ class Schedule:
         )
 
 
-def parse_delay(value: Any) -> float:
-    """``"30s"``, ``"5m"``, ``"2h"``, ``"1d"`` or a number of seconds."""
+def parse_delay(value: Any, name: str = "delay") -> float:
+    """``"30s"``, ``"5m"``, ``"2h"``, ``"1d"`` or a number of seconds (``name``: the field, for
+    the message)."""
     if isinstance(value, bool):
-        raise ValidationError("'delay' must be a number of seconds or a string like '30s', '5m', '2h', '1d'")
+        raise ValidationError(f"'{name}' must be a number of seconds or a string like '30s', '5m', '2h', '1d'")
     if isinstance(value, int | float):
         seconds = float(value)
     else:
         match = _DELAY.match(value) if isinstance(value, str) else None
         if not match:
-            raise ValidationError("'delay' must be a number of seconds or a string like '30s', '5m', '2h', '1d'")
+            raise ValidationError(f"'{name}' must be a number of seconds or a string like '30s', '5m', '2h', '1d'")
         seconds = float(match.group(1)) * _UNITS[match.group(2)]
     if not 0 <= seconds <= 10 * 366 * 86400 or not math.isfinite(seconds):
-        raise ValidationError("'delay' must be between 0 seconds and 10 years")
+        raise ValidationError(f"'{name}' must be between 0 seconds and 10 years")
     return seconds
 
 

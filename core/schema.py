@@ -37,20 +37,9 @@ def obj(properties: Mapping[str, Schema], required: tuple[str, ...] = (), descri
     return out
 
 
-def integer(low: int | None = None, high: int | None = None, description: str = "", **extra: Any) -> Schema:
-    out: Schema = {"type": "integer", **extra}
-    if low is not None:
-        out["minimum"] = low
-    if high is not None:
-        out["maximum"] = high
-    if description:
-        out["description"] = description
-    return out
-
-
-def number(low: float | None = None, high: float | None = None, description: str = "",
-           exclusive_low: bool = False, **extra: Any) -> Schema:
-    out: Schema = {"type": "number", **extra}
+def _bounded(kind: str, low: float | None, high: float | None, description: str, exclusive_low: bool,
+             extra: dict[str, Any]) -> Schema:
+    out: Schema = {"type": kind, **extra}
     if low is not None:
         out["exclusiveMinimum" if exclusive_low else "minimum"] = low
     if high is not None:
@@ -58,6 +47,15 @@ def number(low: float | None = None, high: float | None = None, description: str
     if description:
         out["description"] = description
     return out
+
+
+def integer(low: int | None = None, high: int | None = None, description: str = "", **extra: Any) -> Schema:
+    return _bounded("integer", low, high, description, False, extra)
+
+
+def number(low: float | None = None, high: float | None = None, description: str = "",
+           exclusive_low: bool = False, **extra: Any) -> Schema:
+    return _bounded("number", low, high, description, exclusive_low, extra)
 
 
 def string(max_length: int | None = None, min_length: int | None = None, description: str = "",

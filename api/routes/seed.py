@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, g, jsonify
 
 from api.auth import acting_client, principal, require_admin
-from api.body import client_name, int_arg, retry_policy
+from api.body import client_name, retry_policy
 from api.limits import check_quota
 from api.openapi import doc
 from api.services import services
@@ -100,9 +100,7 @@ def get_requests_status() -> Any:
     merged = g.query
     name = acting_client(client_name(merged.get("client_name"), required=principal() is None))
     assert name is not None
-    limit = int_arg("limit", merged.get("limit"), 50, 1, 500)
-    cursor_raw = merged.get("cursor")
-    cursor = None if cursor_raw in (None, "") else int_arg("cursor", cursor_raw, 0, 1, 2**62)
+    limit, cursor = merged.get("limit", 50), merged.get("cursor")
     svc = services()
     cid = svc.client_id(name, create=False)
     rows: list[store.RequestRow] = []

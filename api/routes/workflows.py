@@ -35,12 +35,7 @@ CHECK_FIELDS = ("json_field", "equals")
 
 
 def _seconds(name: str, value: Any, default: float) -> float:
-    if value is None:
-        return default
-    try:
-        return schedules.parse_delay(value)
-    except ValidationError:
-        raise ValidationError(f"'{name}' must be a number of seconds or a string like '30s', '5m', '2h', '1d'") from None
+    return default if value is None else schedules.parse_delay(value, name)
 
 
 def _work(item: dict[str, Any], where: str) -> dict[str, Any]:
@@ -67,7 +62,7 @@ def _parse(body: dict[str, Any], now: dt.datetime) -> tuple[dict[str, Any], dt.d
     name = acting_client(client_name(body.get("client_name"), required=False), default="default")
     assert name is not None
     steps = [_work(step, f"steps[{i}]") for i, step in enumerate(body["steps"])]
-    if body.get("steps") and steps and steps[0].get("body_from"):
+    if steps[0].get("body_from"):
         raise ValidationError("steps[0]: the first step has no previous step to take its body from")
     if "run_at" in body and "initial_delay" in body:
         raise ValidationError("give either 'run_at' or 'initial_delay', not both")
