@@ -81,6 +81,31 @@ def tasker_up(extra_env: dict[str, str] | None = None, data_dir: str | None = No
             proc.kill()
 
 
+@contextlib.contextmanager
+def tasker_with_target() -> Iterator[tuple[dict[str, Any], Recorder]]:
+    """`tasker up` allowed to call a local :class:`Recorder` target (closed afterwards)."""
+    target = Recorder()
+    try:
+        with tasker_up({"TASKER_HTTP_ALLOW": "127.0.0.1"}) as runtime:  # the target is local
+            yield runtime, target
+    finally:
+        target.close()
+
+
+def wait_recorded(cur: Any, client_name: str, n: int, start: float, timeout_s: float, poll_s: float) -> tuple[int, int]:
+    """Poll until ``n`` tasks of ``client_name`` are completed or failed; (completed, failed)."""
+    while True:
+        cur.execute(
+            """SELECT count(*) FILTER (WHERE t.status = 'completed'), count(*) FILTER (WHERE t.status = 'failed')
+               FROM tasks t JOIN clients c ON c.id = t.client_id WHERE c.name = %s""", (client_name,))
+        done, failed = cur.fetchone()
+        if done + failed >= n:
+            return done, failed
+        if time.perf_counter() - start > timeout_s:
+            raise RuntimeError(f"only {done} of {n} recorded after {timeout_s:g} s")
+        time.sleep(poll_s)
+
+
 class Client:
     """One keep-alive HTTP connection."""
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import Client, Recorder, post_batch, summarize, tasker_up  # noqa: E402
+from bench.common import Client, Recorder, post_batch, summarize, tasker_with_target, wait_recorded  # noqa: E402
 
 
 def one_run(runtime: dict[str, str], target: Recorder, n: int, delay_ms: int) -> dict[str, float]:
@@ -30,16 +30,7 @@ def one_run(runtime: dict[str, str], target: Recorder, n: int, delay_ms: int) ->
     post_batch(client, specs)
     submitted = time.perf_counter() - start
     with conn.cursor() as cur:
-        while True:
-            cur.execute(
-                """SELECT count(*) FILTER (WHERE t.status = 'completed'), count(*) FILTER (WHERE t.status = 'failed')
-                   FROM tasks t JOIN clients c ON c.id = t.client_id WHERE c.name = %s""", (name,))
-            done, failed = cur.fetchone()
-            if done + failed >= n:
-                break
-            if time.perf_counter() - start > 120:
-                raise RuntimeError(f"only {done} of {n} recorded after 120 s")
-            time.sleep(0.01)
+        _, failed = wait_recorded(cur, name, n, start, timeout_s=120, poll_s=0.01)
     elapsed = time.perf_counter() - start
     conn.close()
     if failed:
@@ -53,18 +44,14 @@ def main() -> None:
     parser.add_argument("--delay-ms", type=int, default=100)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    target = Recorder()
     results = []
-    try:
-        with tasker_up({"TASKER_HTTP_ALLOW": "127.0.0.1"}) as runtime:  # the target is local
-            one_run(runtime, target, 100, args.delay_ms)  # warm-up
-            for i in range(args.runs):
-                r = one_run(runtime, target, args.tasks, args.delay_ms)
-                results.append(r)
-                print(f"run {i + 1}: {args.tasks} calls recorded {r['seconds']:.2f} s after submission began "
-                      f"(submission took {r['submit_seconds']:.2f} s)", flush=True)
-    finally:
-        target.close()
+    with tasker_with_target() as (runtime, target):
+        one_run(runtime, target, 100, args.delay_ms)  # warm-up
+        for i in range(args.runs):
+            r = one_run(runtime, target, args.tasks, args.delay_ms)
+            results.append(r)
+            print(f"run {i + 1}: {args.tasks} calls recorded {r['seconds']:.2f} s after submission began "
+                  f"(submission took {r['submit_seconds']:.2f} s)", flush=True)
     summary = summarize("concurrency", results)
     print(f"median of {len(results)}: {summary['seconds']:.2f} s")
 

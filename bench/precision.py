@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import Client, Recorder, percentile, post_batch, summarize, tasker_up  # noqa: E402
+from bench.common import Client, Recorder, percentile, post_batch, summarize, tasker_with_target  # noqa: E402
 
 
 def one_run(api_url: str, target: Recorder, n: int, spread_s: float, ahead_s: float, tag: str,
@@ -49,17 +49,13 @@ def main() -> None:
     parser.add_argument("--ahead", type=float, default=5.0)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    target = Recorder()
     results = []
-    try:
-        with tasker_up({"TASKER_HTTP_ALLOW": "127.0.0.1"}) as runtime:  # the target is local
-            for i in range(args.runs):
-                r = one_run(runtime["api_url"], target, args.tasks, args.spread, args.ahead, f"r{i}", runtime["admin_key"])
-                results.append(r)
-                print(f"run {i + 1}: lateness p50 {r['p50_ms']:.1f} ms, p95 {r['p95_ms']:.1f} ms, "
-                      f"p99 {r['p99_ms']:.1f} ms, max {r['max_ms']:.1f} ms (min {r['min_ms']:.1f} ms)", flush=True)
-    finally:
-        target.close()
+    with tasker_with_target() as (runtime, target):
+        for i in range(args.runs):
+            r = one_run(runtime["api_url"], target, args.tasks, args.spread, args.ahead, f"r{i}", runtime["admin_key"])
+            results.append(r)
+            print(f"run {i + 1}: lateness p50 {r['p50_ms']:.1f} ms, p95 {r['p95_ms']:.1f} ms, "
+                  f"p99 {r['p99_ms']:.1f} ms, max {r['max_ms']:.1f} ms (min {r['min_ms']:.1f} ms)", flush=True)
     summary = summarize("precision", results)
     print(f"median of {len(results)}: p50 {summary['p50_ms']:.1f} ms, p95 {summary['p95_ms']:.1f} ms, "
           f"p99 {summary['p99_ms']:.1f} ms, max {summary['max_ms']:.1f} ms")

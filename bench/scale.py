@@ -18,7 +18,7 @@ from pathlib import Path
 import psycopg2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import Client, Recorder, percentile, summarize, tasker_up  # noqa: E402
+from bench.common import Client, percentile, summarize, tasker_with_target  # noqa: E402
 from bench.precision import one_run as precision_run  # noqa: E402
 
 FILL = """
@@ -59,28 +59,24 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=200)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    target = Recorder()
     results = []
-    try:
-        with tasker_up({"TASKER_HTTP_ALLOW": "127.0.0.1"}) as runtime:  # the target is local
-            conn = psycopg2.connect(runtime["database_url"])
-            conn.autocommit = True
-            t0 = time.perf_counter()
-            with conn.cursor() as cur:
-                cur.execute(FILL, {"n": args.stored})
-                cur.execute("ANALYZE")
-            conn.close()
-            print(f"stored {args.stored} future tasks in {time.perf_counter() - t0:.1f} s", flush=True)
-            for i in range(args.runs):
-                lateness = precision_run(runtime["api_url"], target, 500, 10.0, 5.0, f"s{i}", runtime["admin_key"])
-                pages = page_latencies(runtime["api_url"], args.pages, runtime["admin_key"])
-                r = {**lateness, "page_p50_ms": percentile(pages, 50), "page_p99_ms": percentile(pages, 99),
-                     "page_max_ms": max(pages)}
-                results.append(r)
-                print(f"run {i + 1}: lateness p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, max {r['max_ms']:.1f} ms; "
-                      f"GET /tasks page p50 {r['page_p50_ms']:.1f} ms, p99 {r['page_p99_ms']:.1f} ms", flush=True)
-    finally:
-        target.close()
+    with tasker_with_target() as (runtime, target):
+        conn = psycopg2.connect(runtime["database_url"])
+        conn.autocommit = True
+        t0 = time.perf_counter()
+        with conn.cursor() as cur:
+            cur.execute(FILL, {"n": args.stored})
+            cur.execute("ANALYZE")
+        conn.close()
+        print(f"stored {args.stored} future tasks in {time.perf_counter() - t0:.1f} s", flush=True)
+        for i in range(args.runs):
+            lateness = precision_run(runtime["api_url"], target, 500, 10.0, 5.0, f"s{i}", runtime["admin_key"])
+            pages = page_latencies(runtime["api_url"], args.pages, runtime["admin_key"])
+            r = {**lateness, "page_p50_ms": percentile(pages, 50), "page_p99_ms": percentile(pages, 99),
+                 "page_max_ms": max(pages)}
+            results.append(r)
+            print(f"run {i + 1}: lateness p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, max {r['max_ms']:.1f} ms; "
+                  f"GET /tasks page p50 {r['page_p50_ms']:.1f} ms, p99 {r['page_p99_ms']:.1f} ms", flush=True)
     summary = summarize("scale", results)
     print(f"median of {len(results)}: lateness p99 {summary['p99_ms']:.1f} ms; GET /tasks p99 {summary['page_p99_ms']:.1f} ms")
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import psycopg2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import Client, percentile, summarize, tasker_up  # noqa: E402
+from bench.common import Client, percentile, summarize, tasker_up, wait_recorded  # noqa: E402
 
 
 def one_run(api_url: str, database_url: str, n: int, concurrency: int, key: str | None = None) -> dict[str, float]:
@@ -62,21 +62,8 @@ def one_run(api_url: str, database_url: str, n: int, concurrency: int, key: str 
     submitted = time.perf_counter() - start
     if errors:
         raise RuntimeError(f"{len(errors)} submissions failed, e.g. {errors[:3]}")
-    done = 0
     with conn.cursor() as cur:
-        while True:
-            cur.execute(
-                """SELECT count(*) FILTER (WHERE t.status = 'completed'),
-                          count(*) FILTER (WHERE t.status = 'failed')
-                   FROM tasks t JOIN clients c ON c.id = t.client_id WHERE c.name = %s""",
-                (client_name,),
-            )
-            done, failed = cur.fetchone()
-            if done + failed >= n:
-                break
-            if time.perf_counter() - start > 600:
-                raise RuntimeError(f"only {done} of {n} recorded after 600 s")
-            time.sleep(0.02)
+        done, failed = wait_recorded(cur, client_name, n, start, timeout_s=600, poll_s=0.02)
         elapsed = time.perf_counter() - start
         cur.execute(
             """SELECT count(*) FROM tasks t JOIN clients c ON c.id = t.client_id
@@ -86,8 +73,6 @@ def one_run(api_url: str, database_url: str, n: int, concurrency: int, key: str 
         )
         correct = cur.fetchone()[0]
     conn.close()
-    if errors:
-        raise RuntimeError(f"{len(errors)} submissions failed, e.g. {errors[:3]}")
     if failed or correct != n:
         raise RuntimeError(f"{failed} failed, {correct} of {n} correct results")
     return {
