@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,20 +17,12 @@ from db.engine import make_engine
 from db.migrate import upgrade
 from tests.conftest import authed
 from tests.integration.test_process_flow import completed, submit
+from tests.support.processes import spawn
 from tests.support.wait import wait_for
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def spawn_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TASKER_")}
-    env.update(settings.env())
-    env["PYTHONPATH"] = str(ROOT)
-    with log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "worker"], env=env, cwd=ROOT,
-            stdout=log, stderr=subprocess.STDOUT,
-        )
+    return spawn("worker", settings, log_path)
 
 
 def test_tasker_killed_mid_task_is_taken_over_and_the_result_recorded_once(

@@ -4,10 +4,8 @@ a local HTTP target that becomes ready after K checks, never does, or fails a st
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -16,20 +14,15 @@ from sqlalchemy import text
 
 from db.store import clients
 from tests.conftest import authed
+from tests.support.processes import spawn
 from tests.support.wait import wait_for
 
 FAST = {"condition_check_delay": 0, "condition_check_interval": 0.2}
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def spawn_controller(settings: Any, log_path: Path) -> subprocess.Popen[bytes]:
     """A real ``tasker controller`` process (so it can be SIGKILLed)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TASKER_")}
-    env.update(settings.env())
-    env["PYTHONPATH"] = str(ROOT)
-    with log_path.open("ab") as log:
-        return subprocess.Popen([sys.executable, "-m", "cli.main", "controller"], env=env, cwd=ROOT,
-                                stdout=log, stderr=subprocess.STDOUT)
+    return spawn("controller", settings, log_path)
 
 
 def create(client: Any, **body: Any) -> str:
